@@ -1,0 +1,41 @@
+# selfscale: `make minimize` runs the main job, `make test` runs every test. Both install what they need into .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# The torch to install when the venv has none. The default is the CPU build this project is tested with; on a GPU
+# machine set TORCH=torch (or install your CUDA build into .venv first: an installed torch is kept).
+TORCH  ?= torch==2.13.0
+TASK   ?= sobel
+PRESET ?= default
+OUT    ?= runs/$(TASK)
+
+.PHONY: install minimize lab test nbtest pytest sync bench
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+minimize: install
+	mkdir -p $(OUT)
+	$(BIN)/papermill nbs/minimize.ipynb $(OUT)/minimize.ipynb -p task $(TASK) -p preset $(PRESET) -p out_dir $(OUT)
+
+lab: install
+	$(BIN)/jupyter lab nbs/lab.ipynb
+
+nbtest: install
+	$(BIN)/nbdev-test --n-workers 2
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: nbtest pytest
+
+sync: install
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+	git diff --exit-code -- nbs selfscale || (echo "notebooks and package out of sync: run nbdev-export and nbdev-clean, then commit" >&2; exit 1)
+
+bench: install
+	$(BIN)/python bench/bench.py $(ARGS)
