@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .settings import Settings
 from .model import set_enabled, set_frozen, remove_layer, compact, n_params, flops_per_pixel, reset_adam
 from .train import (Run, Diverged, train, evaluate, better, snapshot, restore, make_run, make_optimizer,
-                             train_until_stagnation, atomic_write, read_checkpoint, states_equal, HIGHER_IS_BETTER)
+                             train_until_stagnation, atomic_write, read_checkpoint, save_checkpoint, states_equal, HIGHER_IS_BETTER)
 from .strategies import get_strategy
 
 # %% auto #0
@@ -185,6 +185,7 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
     else:
         if run.step == 0: train_until_stagnation(run, progress=progress)
         t0, initial, accepted = time.time(), evaluate(run), snapshot(run)
+        if out: save_checkpoint(run, out/'start.pt')
         search = Search(list(run.model.widths), burst(run), initial, list(range(len(run.model.widths))))
         restore(run, accepted)
         search.seconds += time.time() - t0

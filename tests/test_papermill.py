@@ -1,0 +1,101 @@
+"papermill runs of the app notebooks: minimize.ipynb (sobel, canny, resume, bad parameters) and compare.ipynb, smoke-sized."
+import json, subprocess, sys
+from pathlib import Path
+import papermill as pm
+import pytest
+import fastcore.test as fct
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = {'task', 'data_dir', 'out_dir', 'widths', 'strategy', 'tolerance', 'seed', 'device', 'preset', 'max_trials'}
+KEYS = {'task', 'strategy', 'seed', 'preset', 'initial_structure', 'final_structure', 'removed', 'metrics_initial',
+        'metrics_final', 'parameters', 'flops', 'seconds'}
+PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
+
+
+@pytest.fixture(autouse=True)
+def not_in_test(monkeypatch):
+    "The kernel inherits our environment: without IN_TEST the notebooks use the parameters they are given."
+    monkeypatch.delenv('IN_TEST', raising=False)
+
+
+def run_nb(name: str, tmp: Path, **params) -> Path:
+    "Execute `nbs/name` with papermill from the repo root, its output notebook in `tmp` (outside nbs/); the out_dir."
+    out = tmp/'out'
+    pm.execute_notebook(str(ROOT/'nbs'/name), str(tmp/name), parameters={'out_dir': str(out), **params},
+                        kernel_name='python3', cwd=str(ROOT), progress_bar=False)
+    return out
+
+
+def check_result(out: Path, task: str, metrics: set) -> dict:
+    "Check `out/result.json` and the files beside it; the result."
+    res = json.loads((out/'result.json').read_text())
+    assert KEYS <= set(res), KEYS - set(res)
+    fct.test_eq((res['task'], res['preset'], res['seed']), (task, 'smoke', 0))
+    fct.test_eq(res['initial_structure'], [5, 5])
+    fct.test_eq([len(r) for r in res['removed']], res['initial_structure'])
+    assert all(set(r) <= {0, 1} for r in res['removed'])
+    fct.test_eq([len(r) - sum(r) for r in res['removed'] if sum(r) < len(r)], res['final_structure'])
+    for k in ('metrics_initial', 'metrics_final'): assert metrics <= set(res[k]), (k, res[k])
+    assert 0 < res['parameters'] <= res['parameters_initial'] and res['flops'] > 0 and res['seconds'] > 0
+    for f in ('decisions.jsonl', 'start.pt', 'state.pt', 'model.pt', *PICTURES): assert (out/f).stat().st_size > 0, f
+    return res
+
+
+def test_parameters_documented():
+    "papermill finds every parameter (the `parameters` tag survived nbdev-clean) with its type and help."
+    params = pm.inspect_notebook(str(ROOT/'nbs/minimize.ipynb'))
+    fct.test_eq(set(params), PARAMS)
+    assert all(p['help'] and p['inferred_type_name'] != 'None' for p in params.values())
+    fct.test_eq(set(pm.inspect_notebook(str(ROOT/'nbs/compare.ipynb'))),
+                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials'})
+
+
+def test_minimize_sobel_resumes(tmp_path):
+    "A run cut short by `max_trials` continues its decision log when run again with the same out_dir."
+    out = run_nb('minimize.ipynb', tmp_path, task='sobel', preset='smoke', max_trials=2)
+    first = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
+    fct.test_eq(len(first), 2)
+    assert not json.loads((out/'result.json').read_text())['done']
+    run_nb('minimize.ipynb', tmp_path, task='sobel', preset='smoke')
+    log = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
+    fct.test_eq(log[:2], first)
+    fct.test_eq([e['i'] for e in log], list(range(1, len(log) + 1)))
+    res = check_result(out, 'sobel', {'mae', 'mse', 'psnr', 'uiqi'})
+    assert res['done'] and res['decisions'] == len(log) > 2
+
+
+def test_minimize_canny(tmp_path):
+    res = check_result(run_nb('minimize.ipynb', tmp_path, task='canny', preset='smoke'), 'canny', {'psnr', 'uiqi', 'f1'})
+    fct.test_eq(res['metric'], 'f1')
+
+
+@pytest.mark.parametrize('params,reason', [
+    (dict(widths='0,3'), 'widths must be positive integers'),
+    (dict(tolerance=-1), 'tolerance must be >= 0'),
+    (dict(seed='abc'), "setting 'seed': cannot read 'abc' as int"),
+    (dict(strategy='nope'), "unknown strategy 'nope'"),
+    (dict(preset='huge'), "unknown preset 'huge'"),
+    (dict(data_dir='/nonexistent/images'), 'data_dir not found: /nonexistent/images'),
+])
+def test_bad_parameter(tmp_path, params, reason):
+    "A bad parameter stops the notebook in its check cell, before any work: the one-line reason is in the error."
+    with pytest.raises(pm.PapermillExecutionError) as e: run_nb('minimize.ipynb', tmp_path, **params)
+    assert reason in str(e.value), str(e.value)
+    assert not (tmp_path/'out').exists()
+
+
+def test_bad_task_exit_code(tmp_path):
+    "The papermill command line exits non-zero and prints the reason."
+    p = subprocess.run([sys.executable, '-m', 'papermill', 'nbs/minimize.ipynb', str(tmp_path/'o.ipynb'), '-p', 'task', 'nope',
+                        '--no-progress-bar'], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "ValueError: unknown task 'nope'; known: canny, sobel, threshold" in p.stderr, p.stderr[-2000:]
+
+
+def test_compare(tmp_path):
+    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies='sequential, magnitude_l1', max_trials=2)
+    table = json.loads((out/'compare.json').read_text())
+    fct.test_eq([r['strategy'] for r in table['rows']], ['sequential', 'magnitude_l1'])
+    assert all(r['decisions'] <= 2 and r['parameters'] <= table['full']['parameters'] for r in table['rows'])
+    for name in ('sequential', 'magnitude_l1'): fct.test_eq(json.loads((out/name/'result.json').read_text())['strategy'], name)
+    assert (out/'compare.png').stat().st_size > 0
