@@ -1,0 +1,102 @@
+"""A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium clicks a mask toggle and "train N steps",
+and the panel must show both changes. The screenshot is kept as `_out/browser/lab.png`."""
+import json, os, re, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+CHROMIUM = Path('/usr/bin/chromium')
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO/'_out'/'browser'
+ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync']
+
+playwright = pytest.importorskip('playwright.sync_api', reason='playwright is not installed: pip install -e ".[dev]"')
+pytest.importorskip('jupyterlab', reason='jupyterlab is not installed: pip install -e ".[dev]"')
+if not CHROMIUM.exists():
+    pytest.skip(f'{CHROMIUM} is missing: apt-get install chromium (Playwright cannot download a browser here)',
+                allow_module_level=True)
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60):
+    "Poll `url` until the server answers; fail with the end of its log if it dies or never answers."
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2): return
+        except OSError: time.sleep(0.3)
+    pytest.fail(f'jupyter lab did not answer on {url} (exit code {proc.poll()}):\n' + log.read_text()[-3000:])
+
+@pytest.fixture
+def lab_url(tmp_path):
+    "JupyterLab serving a copy of lab.ipynb from `tmp_path`, with isolated settings and the smoke preset (IN_TEST)."
+    root, home = tmp_path/'nbs', tmp_path/'home'
+    root.mkdir(); home.mkdir()
+    shutil.copy(REPO/'nbs'/'lab.ipynb', root)
+    quiet = home/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
+    quiet.parent.mkdir(parents=True)
+    quiet.write_text('{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')   # no news toast
+    port = free_port()
+    env = dict(os.environ, IN_TEST='1', JUPYTER_CONFIG_DIR=str(home/'config'), JUPYTER_DATA_DIR=str(home/'data'),
+               JUPYTER_RUNTIME_DIR=str(home/'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home/'settings'),
+               JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'), SELFSCALE_SETTINGS=str(REPO/'settings.ini'))
+    log_path = tmp_path/'jupyter.log'
+    log = open(log_path, 'w')
+    proc = subprocess.Popen([sys.executable, '-m', 'jupyter', 'lab', '--no-browser', '--ServerApp.ip=127.0.0.1',
+                             f'--ServerApp.port={port}', '--ServerApp.port_retries=0', '--IdentityProvider.token=',
+                             '--ServerApp.password=', '--ServerApp.allow_root=True', f'--ServerApp.root_dir={root}',
+                             '--LabApp.expose_app_in_browser=True', '--LabApp.news_url=None'],
+                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_server(f'http://127.0.0.1:{port}/api/status', proc, log_path)
+        yield f'http://127.0.0.1:{port}/lab/tree/lab.ipynb'
+    finally:
+        proc.terminate()
+        try: proc.wait(timeout=15)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        log.close()
+
+KERNEL_IDLE = "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
+
+def status_text(page) -> str: return page.locator('.selfscale-status').inner_text()
+
+def wait_status(page, text: str, timeout: float = 60_000):
+    "Wait until the panel's status line contains `text`."
+    page.wait_for_function(f"document.querySelector('.selfscale-status').innerText.includes({json.dumps(text)})", timeout=timeout)
+
+def test_lab_in_a_browser(lab_url):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1500})
+            page.goto(lab_url)
+            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            try: page.locator('.selfscale-status').wait_for(timeout=90_000)
+            except playwright.TimeoutError:
+                errors = page.locator('[data-mime-type="application/vnd.jupyter.error"]').all_inner_texts()
+                pytest.fail('the panel did not appear; notebook errors: ' + ('\n'.join(errors) or 'none shown'))
+            wait_status(page, 'ready')
+            step = int(re.search(r'step (\d+)', status_text(page)).group(1))
+
+            toggle = page.locator('.selfscale-lab .widget-toggle-button').filter(has_text=re.compile(r'^0\.1$'))
+            assert 'mod-active' in toggle.get_attribute('class')       # pressed: mask 0.1 is enabled
+            toggle.click()
+            wait_status(page, 'mask 0.1: not enabled ✓')
+            assert 'mod-active' not in toggle.get_attribute('class')
+            assert 'structure [4, 5]' in status_text(page)
+
+            n = int(page.locator('.selfscale-lab .widget-text input').input_value())
+            page.locator('.selfscale-lab button', has_text='train N steps').click()
+            wait_status(page, f'train {n} steps ✓')
+            assert f'step {step + n}' in status_text(page)
+            assert '[4, 5]' in page.locator('.selfscale-lab table').inner_text()
+
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.locator('.selfscale-lab').screenshot(path=str(ARTIFACTS/'lab.png'))
+        finally:
+            browser.close()
