@@ -1,0 +1,192 @@
+"Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one; damaged state files and diverging bursts."
+import itertools, json, math, os, random, signal, subprocess, sys, time, warnings
+from pathlib import Path
+import pytest, torch
+import fastcore.test as fct
+import selfscale.metrics as metrics
+from selfscale.minimize import minimize, read_log, save_state, load_state, Search
+from selfscale.settings import load_settings
+from selfscale.train import CheckpointError, Diverged, make_run, snapshot, train
+
+SMOKE = dict(preset='smoke', device='cpu', seed=0)
+
+# The job the faulted tests run: a smoke-sized sobel minimization into argv[1]. Two environment variables make the
+# process kill itself at an exact point: CRASH_STATE_WRITE=n in the middle of its n-th write of state.pt (half the bytes
+# in the temporary file), CRASH_LOG_WRITE=n in the middle of its n-th line of decisions.jsonl.
+JOB = '''
+import io, os, signal, sys
+import selfscale.minimize as M
+from selfscale.settings import load_settings
+from selfscale.train import make_run
+real_write, real_save, real_append = M.atomic_write, M.save_state, M.append_log
+
+def half(write):
+    "A writer that writes the first half of what `write` writes, then kills the process."
+    def torn(f):
+        buf = io.BytesIO(); write(buf)
+        f.write(buf.getvalue()[:len(buf.getvalue()) // 2]); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    return torn
+
+def torn_state(*args):
+    M.atomic_write = lambda path, write: real_write(path, half(write))
+    real_save(*args)
+
+def torn_line(out, entry):
+    with open(out/'decisions.jsonl', 'a') as f: f.write(M.json.dumps(entry)[:40]); f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def crash_on(n, fn, crash):
+    "`fn`, except that its n-th call is `crash`."
+    calls = [0]
+    def wrapped(*args):
+        calls[0] += 1
+        return (crash if calls[0] == n else fn)(*args)
+    return wrapped
+
+if os.environ.get('CRASH_STATE_WRITE'): M.save_state = crash_on(int(os.environ['CRASH_STATE_WRITE']), real_save, torn_state)
+if os.environ.get('CRASH_LOG_WRITE'): M.append_log = crash_on(int(os.environ['CRASH_LOG_WRITE']), real_append, torn_line)
+M.minimize(make_run(load_settings('sobel', preset='smoke', device='cpu', seed=0)), sys.argv[1], progress=False)
+'''
+
+
+class Job:
+    "The job as a subprocess writing into `out`; its stderr goes to a file beside it."
+    started = itertools.count()
+
+    def __init__(self, tmp: Path, out: Path, **env):
+        (tmp/'job.py').write_text(JOB)
+        self.out, self.err = out, tmp/f'stderr{next(self.started)}.txt'
+        with open(self.err, 'w') as err:
+            self.p = subprocess.Popen([sys.executable, str(tmp/'job.py'), str(out)], cwd=tmp, stdout=subprocess.DEVNULL,
+                                      stderr=err, env={**os.environ, **env})
+
+    def lines(self) -> int:
+        f = self.out/'decisions.jsonl'
+        return f.read_bytes().count(b'\n') if f.exists() else 0
+
+    def kill_when(self, ready, timeout: float = 120) -> bool:
+        "SIGKILL the job as soon as `ready()` holds; False when the job ended first."
+        t = time.time()
+        while not ready():
+            if self.p.poll() is not None: return False
+            assert time.time() - t < timeout, 'the job did not get there in time'
+            time.sleep(0.005)
+        self.p.kill(); self.p.wait()
+        return True
+
+    def wait(self) -> int: return self.p.wait(timeout=300)
+    def stderr(self) -> str: return self.err.read_text()
+
+
+def flip(raw: bytes, n: int = 64) -> bytes:
+    "`raw` with `n` bytes in its middle inverted, the length unchanged: damage that `torch.load` alone does not notice."
+    m = len(raw) // 2
+    return raw[:m] + bytes(b ^ 0xFF for b in raw[m:m + n]) + raw[m + n:]
+
+
+def strip(log: list) -> list: return [{k: v for k, v in e.items() if k != 'seconds'} for e in log]
+
+
+def test_killed_run_ends_like_an_uninterrupted_one(tmp_path):
+    "SIGKILL after the start, after 3 decisions, in the middle of a state write and of a log line, at random moments; damage."
+    clean = Job(tmp_path, tmp_path/'clean')                     # the uninterrupted run, beside the faulted ones
+    out = tmp_path/'faulted'
+    # 1. killed as soon as the trained start is saved (its control burst running): the restart trains again from scratch
+    assert Job(tmp_path, out).kill_when(lambda: (out/'start.pt').exists())
+    # 2. killed after 3 decisions
+    j = Job(tmp_path, out); assert j.kill_when(lambda: j.lines() >= 3)
+    # 3. killed in the middle of writing state.pt: state.pt was rotated to state.prev.pt, a half-written temporary is left
+    j = Job(tmp_path, out, CRASH_STATE_WRITE='1')
+    fct.test_eq(j.wait(), -signal.SIGKILL)
+    assert not (out/'state.pt').exists() and (out/'state.prev.pt').exists() and list(out.glob('.state.pt.*.tmp'))
+    # 4. the restart warns and resumes from state.prev.pt; killed in the middle of its second log line, left torn
+    j = Job(tmp_path, out, CRASH_LOG_WRITE='2')
+    fct.test_eq(j.wait(), -signal.SIGKILL)
+    assert f"checkpoint not found: {out/'state.pt'}; resuming from the previous snapshot {out/'state.prev.pt'}" in j.stderr()
+    assert not list(out.glob('.state.pt.*.tmp')) and not (out/'decisions.jsonl').read_bytes().endswith(b'\n')
+    # 5. state.pt damaged on disk: the restart names it, keeps it aside as state.corrupt.pt, resumes from state.prev.pt
+    raw = flip((out/'state.pt').read_bytes())
+    (out/'state.pt').write_bytes(raw)
+    j = Job(tmp_path, out); n = j.lines()
+    j.kill_when(lambda: j.lines() > n)
+    assert f"checkpoint {out/'state.pt'} is corrupted" in j.stderr() and (out/'state.corrupt.pt').read_bytes() == raw
+    # 6. killed at random moments once it is deciding (in a burst, a log line or a state write)
+    rng = random.Random(0)
+    for _ in range(2):
+        j = Job(tmp_path, out); n = j.lines()
+        j.kill_when(lambda: j.lines() > n and not time.sleep(rng.uniform(0, 0.3)))
+    # 7. the last restart finishes; everything equals the uninterrupted run
+    fct.test_eq(Job(tmp_path, out).wait(), 0)
+    fct.test_eq(clean.wait(), 0)
+    a, b = (json.loads((d/'result.json').read_text()) for d in (clean.out, out))
+    assert a['done'] and b['done']
+    for k in ('initial_structure', 'final_structure', 'removed', 'decisions', 'parameters'): fct.test_eq(b[k], a[k])
+    fct.test_close(b['metrics_final']['psnr'], a['metrics_final']['psnr'], eps=1e-6)
+    fct.test_eq(strip(read_log(out)), strip(read_log(clean.out)))
+    assert not list(out.glob('.*.tmp'))
+
+
+@pytest.fixture()
+def nan_when_disabled(monkeypatch):
+    "The l2 loss becomes NaN whenever mask 0.0 of the returned run is disabled."
+    run = make_run(load_settings('sobel', strategy='sequential', **SMOKE))
+    l2 = metrics.LOSSES['l2']
+    monkeypatch.setitem(metrics.LOSSES, 'l2', lambda p, y: l2(p, y) * (1 if run.model.enabled[0][0] else math.nan))
+    return run
+
+
+def test_diverged_burst_is_reverted_and_reported(tmp_path, nan_when_disabled):
+    "Every trial that disables mask 0.0 diverges: it is logged as diverged and never kept; the result is finite."
+    res = minimize(nan_when_disabled, tmp_path, max_trials=6, progress=False)
+    log = read_log(tmp_path)
+    tried = [e for e in log if e['action'] == 'disable' and (e['layer'], e['mask']) == (0, 0)]
+    assert tried and all(e['diverged'] and not e['kept'] and math.isnan(e['after']) for e in tried)
+    assert b'"after": NaN' in (tmp_path/'decisions.jsonl').read_bytes()
+    assert not any(e['diverged'] for e in log if e not in tried)
+    fct.test_eq(res['removed'][0][0], 0)
+    assert nan_when_disabled.model.enabled[0][0] and all(map(math.isfinite, res['metrics_final'].values()))
+
+
+def test_diverging_control_burst_stops_the_run(tmp_path):
+    "A burst learning rate at which even the unaltered net diverges stops the run with one line saying what to lower."
+    run = make_run(load_settings('sobel', burst_lr=1e6, **SMOKE)); train(run, 20, progress=False)
+    with pytest.raises(Diverged, match=r'control burst of the full net diverged .*; lower burst_lr \(now 1000000.0\)'):
+        minimize(run, tmp_path, progress=False)
+
+
+def _two_states(out: Path):
+    "A state folder with state.prev.pt (0 decisions) and state.pt (1 decision); the run."
+    run = make_run(load_settings('sobel', **SMOKE)); train(run, 5, progress=False)
+    search = Search(list(run.model.widths), {'psnr': 0.}, {}, [0, 1])
+    save_state(out, run, snapshot(run), search)
+    search.decisions = 1; save_state(out, run, snapshot(run), search)
+    return run
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'flipped', 'empty', 'garbage'])
+def test_damaged_state_falls_back_to_the_previous_one(tmp_path, damage):
+    run, f = _two_states(tmp_path), tmp_path/'state.pt'
+    raw = f.read_bytes(); m = len(raw) // 2
+    f.write_bytes({'truncated': raw[:m], 'flipped': flip(raw), 'empty': b'',
+                   'garbage': b'not a checkpoint\n' * 10}[damage])
+    with pytest.warns(UserWarning, match=f"checkpoint {f}.*; resuming from the previous snapshot {tmp_path/'state.prev.pt'}"):
+        fct.test_eq(load_state(tmp_path, run)[1].decisions, 0)
+    assert (tmp_path/'state.corrupt.pt').exists() and not f.exists() and (tmp_path/'state.prev.pt').exists()
+
+
+def test_no_good_state_is_refused_and_kept(tmp_path):
+    "Both state files damaged: one line naming both, nothing moved or rewritten."
+    run = _two_states(tmp_path)
+    for name in ('state.pt', 'state.prev.pt'): (tmp_path/name).write_bytes(b'\0' * 100)
+    with pytest.raises(CheckpointError, match=r'no good snapshot to resume from in .*state\.pt.*state\.prev\.pt.*use another out_dir'):
+        minimize(run, tmp_path, progress=False)
+    fct.test_eq({p.name for p in tmp_path.iterdir()}, {'state.pt', 'state.prev.pt'})
+    assert all((tmp_path/n).read_bytes() == b'\0' * 100 for n in ('state.pt', 'state.prev.pt'))
+
+
+def test_log_without_state_is_refused(tmp_path):
+    "A folder with a decision log (or a result) but no state to continue it: refused, not overwritten."
+    (tmp_path/'decisions.jsonl').write_text('{"i": 1}\n')
+    with pytest.raises(ValueError, match='holds decisions.jsonl but no state.pt to resume from'):
+        minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, progress=False)
+    fct.test_eq((tmp_path/'decisions.jsonl').read_text(), '{"i": 1}\n')
