@@ -68,8 +68,7 @@ def test_minimize_refuses_names_before_training(tmp_path, finished, setting, mes
     ('a,b', "setting 'widths': cannot read 'a,b' as tuple"),
     ('5.5,5', "setting 'widths': cannot read '5.5,5' as tuple"),
     (2.5, "setting 'widths': cannot read 2.5 as tuple"),
-    pytest.param((5.5, 5), "setting 'widths'", marks=pytest.mark.xfail(
-        strict=True, reason='00_settings: int() truncates the float widths (5.5, 5) to (5, 5) instead of refusing them')),
+    ((5.5, 5), "setting 'widths': cannot read (5.5, 5) as tuple"),
 ])
 def test_bad_widths(widths, message): one_line(lambda: load_settings('sobel', widths=widths), ValueError, message)
 
@@ -81,9 +80,7 @@ def test_bad_widths(widths, message): one_line(lambda: load_settings('sobel', wi
 def test_bad_tolerance(tolerance, message): one_line(lambda: load_settings('sobel', tolerance=tolerance), ValueError, message)
 
 
-@pytest.mark.xfail(strict=True, reason="00_settings: a negative seed passes the check and fails later in numpy "
-                                       "('expected non-negative integer') without naming the seed")
-def test_negative_seed(): one_line(lambda: make_run(load_settings('sobel', seed=-1, **SMOKE)), ValueError, 'seed')
+def test_negative_seed(): one_line(lambda: load_settings('sobel', seed=-1, **SMOKE), ValueError, 'seed must be a non-negative integer, got -1')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
