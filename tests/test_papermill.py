@@ -37,7 +37,7 @@ def check_result(out: Path, task: str, metrics: set) -> dict:
     fct.test_eq([len(r) - sum(r) for r in res['removed'] if sum(r) < len(r)], res['final_structure'])
     for k in ('metrics_initial', 'metrics_final'): assert metrics <= set(res[k]), (k, res[k])
     assert 0 < res['parameters'] <= res['parameters_initial'] and res['flops'] > 0 and res['seconds'] > 0
-    for f in ('decisions.jsonl', 'start.pt', 'state.pt', 'model.pt', *PICTURES): assert (out/f).stat().st_size > 0, f
+    for f in ('decisions.jsonl', 'start.pt', 'state.pt', 'model.pt2', *PICTURES): assert (out/f).stat().st_size > 0, f
     return res
 
 
