@@ -1,7 +1,7 @@
 """Bad names and values through the API (load_settings, make_run, train, minimize) and bad papermill parameter types:
 one line naming the parameter and what is allowed, before any work, and nothing in an existing out_dir is touched.
 (Image folders are tested in test_data.py, the notebook's bad values in test_papermill.py.)"""
-import hashlib, os, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 import fastcore.test as fct
@@ -9,15 +9,11 @@ from selfscale.minimize import minimize
 from selfscale.settings import load_settings
 from selfscale.train import make_run, resolve_device, train
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = dict(preset='smoke', device='cpu')
+from conftest import ROOT, SMOKE, files
 STRATEGIES = ('ablation, cosine_abs_max, cosine_abs_mean, cosine_max, cosine_mean, magnitude_l1, magnitude_l2, '
               'mean_activation, random, sequential, taylor')
 
 
-def files(root: Path) -> dict:
-    "Every file under `root` (relative path → sha256)."
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob('*') if p.is_file()}
 
 
 def one_line(call, kind, message: str):
@@ -27,12 +23,6 @@ def one_line(call, kind, message: str):
     assert message in text and '\n' not in text, text
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory) -> Path:
-    "An out_dir of a short smoke minimization (sobel, seed 0)."
-    out = tmp_path_factory.mktemp('finished')/'out'
-    minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
-    return out
 
 
 @pytest.mark.parametrize('call,kind,message', [
@@ -80,7 +70,7 @@ def test_bad_widths(widths, message): one_line(lambda: load_settings('sobel', wi
 def test_bad_tolerance(tolerance, message): one_line(lambda: load_settings('sobel', tolerance=tolerance), ValueError, message)
 
 
-def test_negative_seed(): one_line(lambda: load_settings('sobel', seed=-1, **SMOKE), ValueError, 'seed must be a non-negative integer, got -1')
+def test_negative_seed(): one_line(lambda: load_settings('sobel', **dict(SMOKE, seed=-1)), ValueError, 'seed must be a non-negative integer, got -1')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')

@@ -1,5 +1,5 @@
 "Safety: crafted pickles are refused and run nothing; nothing is written outside out_dir; another experiment's out_dir is refused."
-import hashlib, os, pickle, subprocess, sys
+import os, pickle, subprocess, sys
 from pathlib import Path
 import papermill as pm
 import pytest, torch
@@ -8,8 +8,7 @@ from selfscale.minimize import minimize
 from selfscale.settings import load_settings
 from selfscale.train import CheckpointError, load_checkpoint, make_run, read_checkpoint, save_checkpoint, train
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = dict(preset='smoke', device='cpu', seed=0)
+from conftest import ROOT, SMOKE, files
 
 
 class Payload:
@@ -26,17 +25,8 @@ def crafted(path: Path, marker: Path, legacy: bool = False) -> Path:
     return path
 
 
-def files(root: Path) -> dict:
-    "Every file under `root` (relative path → sha256)."
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob('*') if p.is_file()}
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory) -> Path:
-    "An out_dir of a short smoke minimization (sobel, seed 0)."
-    out = tmp_path_factory.mktemp('finished')/'out'
-    minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
-    return out
 
 
 @pytest.mark.parametrize('legacy', [False, True], ids=['zip', 'bare_pickle'])
