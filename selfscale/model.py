@@ -4,12 +4,14 @@
 
 # %% ../nbs/02_model.ipynb #3c2ab6ff
 from __future__ import annotations
-import math
+import math, os
+from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['init_mask_', 'MaskedFCN', 'set_enabled', 'set_frozen', 'reinit_mask', 'hold_frozen_', 'reset_adam', 'n_params',
-           'flops_per_pixel', 'compact', 'remove_layer']
+__all__ = ['FAST', 'init_mask_', 'fast_paths', 'fast_layout', 'masked_weights', 'masked_conv', 'MaskedFCN', 'set_enabled',
+           'set_frozen', 'reinit_mask', 'hold_frozen_', 'reset_adam', 'n_params', 'flops_per_pixel', 'compact',
+           'remove_layer']
 
 # %% ../nbs/02_model.ipynb #e7a1a53b
 def init_mask_(conv: nn.Conv2d, masks=slice(None), generator: torch.Generator | None = None):
@@ -24,6 +26,33 @@ def init_mask_(conv: nn.Conv2d, masks=slice(None), generator: torch.Generator | 
         conv.bias[masks] = b.to(conv.bias.device)
 
 # %% ../nbs/02_model.ipynb #a559d542
+FAST = os.environ.get('SELFSCALE_FAST', '1') != '0'   # the fast paths; SELFSCALE_FAST=0 runs the plain reference code
+
+@contextmanager
+def fast_paths(on: bool = True):
+    "Turn the fast paths on or off inside a `with` block."
+    global FAST
+    was, FAST = FAST, on
+    try: yield
+    finally: FAST = was
+
+# %% ../nbs/02_model.ipynb #3a5f3cb6
+def fast_layout(w: torch.Tensor) -> torch.Tensor:
+    "Convolution weights `w` as channels_last when the fast paths are on and `w` is on the CPU."
+    return w.to(memory_format=torch.channels_last) if FAST and w.device.type == 'cpu' else w
+
+def masked_weights(conv: nn.Conv2d, on: torch.Tensor, groups: int = 1) -> tuple:
+    "Weight and bias of `conv` with the masks where `on` is False zeroed, repeated for a convolution with `groups` groups."
+    keep = on.to(conv.weight.dtype)
+    w = (conv.weight * keep.view(-1, 1, 1, 1)).repeat(groups, 1, 1, 1)
+    return fast_layout(w), (conv.bias * keep).repeat(groups)
+
+def masked_conv(conv: nn.Conv2d, on: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    "`conv(x)` with the output channels where `on` is False exactly zero (before any ReLU)."
+    if not FAST: return torch.where(on.view(1, -1, 1, 1), conv(x), 0.)
+    return F.conv2d(x, *masked_weights(conv, on), conv.stride, conv.padding)
+
+# %% ../nbs/02_model.ipynb #935e1b2e
 class MaskedFCN(nn.Module):
     "FCN with hidden layers of `widths` masks and a 1-channel output; every mask can be disabled or frozen."
     def __init__(self, widths=(5, 5), kernel: int = 5, generator: torch.Generator | None = None):
@@ -52,7 +81,7 @@ class MaskedFCN(nn.Module):
         "The output of every layer (after ReLU), input first excluded."
         acts = []
         for conv, on in zip(self.convs, self.enabled):
-            x = F.relu(torch.where(on.view(1, -1, 1, 1), conv(x), 0.))
+            x = F.relu(masked_conv(conv, on, x), inplace=FAST)
             acts.append(x)
         return acts
 
@@ -115,9 +144,10 @@ def compact(model: MaskedFCN) -> nn.Sequential:
         with torch.no_grad():
             new.weight.copy_(conv.weight[on][:, keep_in])
             new.bias.copy_(conv.bias[on])
-        layers += [new, nn.ReLU()]
+        layers += [new, nn.ReLU(inplace=FAST)]
         keep_in = on
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    return net.to(memory_format=torch.channels_last) if FAST and keep_in.device.type == 'cpu' else net
 
 # %% ../nbs/02_model.ipynb #d4b8b55d
 def _compose(first: nn.Conv2d, on: torch.Tensor, second: nn.Conv2d) -> tuple:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 import numpy as np
 import torch, torch.nn.functional as F
-from .model import MaskedFCN
+from .model import MaskedFCN, masked_conv, masked_weights, fast_layout
 
 # %% auto #0
 __all__ = ['Candidate', 'STRATEGIES', 'register_strategy', 'get_strategy', 'rank_by', 'sequential', 'random_order',
@@ -122,11 +122,11 @@ def taylor(run, candidates: list) -> list:
     return rank_by(candidates, {(l, m): theta[l][m].item() for l, m in candidates})
 
 # %% ../nbs/06_strategies.ipynb #d77f7853
-def _forward_from(model: MaskedFCN, layer: int, z: torch.Tensor) -> torch.Tensor:
-    "Finish the forward pass from the pre-activation `z` of `layer`."
-    for i in range(layer, len(model.convs)):
-        if i > layer: z = model.convs[i](x)
-        x = F.relu(torch.where(model.enabled[i].view(1, -1, 1, 1), z, 0.))
+def _forward_from(model: MaskedFCN, layer: int, z: torch.Tensor, groups: int) -> torch.Tensor:
+    "Finish the forward pass from the masked pre-activation `z` of `layer`, for `groups` variants stacked as channel groups."
+    x = F.relu_(z)
+    for conv, on in zip(model.convs[layer + 1:], model.enabled[layer + 1:]):
+        x = F.relu_(F.conv2d(x, *masked_weights(conv, on, groups), conv.stride, conv.padding, groups=groups))
     return x
 
 @torch.no_grad()
@@ -139,19 +139,18 @@ def ablation_losses(model: MaskedFCN, x: torch.Tensor, y: torch.Tensor, loss_fn,
             out[(l, m)] = loss_fn(model(x), y).item()
             model.enabled[l][m] = was
         return out
-    pre, acts, h = [], [], x
-    for conv, on in zip(model.convs, model.enabled):
-        pre.append(conv(h)); h = F.relu(torch.where(on.view(1, -1, 1, 1), pre[-1], 0.)); acts.append(h)
-    out = {}
-    for l in sorted({l for l, _ in candidates}):
-        ms = [m for ll, m in candidates if ll == l]
-        a, nxt = acts[l], model.convs[l + 1]
-        c_in, c_out, k = a.shape[1], nxt.out_channels, nxt.kernel_size[0]
-        w = nxt.weight.transpose(0, 1).reshape(c_in * c_out, 1, k, k)
-        contrib = F.conv2d(a, w, padding=nxt.padding, groups=c_in).view(a.shape[0], c_in, c_out, *a.shape[2:])
-        z = (pre[l + 1][:, None] - contrib[:, ms]).transpose(0, 1).flatten(0, 1)
-        pred = _forward_from(model, l + 1, z).view(len(ms), *y.shape)
-        out.update({(l, m): loss_fn(p, y).item() for m, p in zip(ms, pred)})
+    out, h, layers = {}, x, {l for l, _ in candidates}
+    for i, (conv, on) in enumerate(zip(model.convs, model.enabled)):
+        pre = masked_conv(conv, on, h)
+        if i - 1 in layers:                                                           # h's channels are candidates
+            w, _ = masked_weights(conv, on)
+            n_in = w.shape[1]
+            per_pair = fast_layout(w.transpose(0, 1).reshape(-1, 1, *w.shape[2:]))   # one filter per (input, output) channel
+            z = F.conv2d(h, per_pair, padding=conv.padding, groups=n_in)              # each input channel's contribution...
+            z.unflatten(1, (n_in, -1)).neg_().add_(pre[:, None])                      # ...taken out: group c lacks channel c
+            pred = _forward_from(model, i, z, n_in)
+            out.update({(l, m): loss_fn(pred[:, m:m + 1], y).item() for l, m in candidates if l == i - 1})
+        h = F.relu(pre)
     return out
 
 @register_strategy('ablation')

@@ -5,19 +5,21 @@
 # %% ../nbs/04_train.ipynb #59adb4fe
 from __future__ import annotations
 import copy, math, os, tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from .settings import Settings, load_settings
 from .data import Dataset, load_data
+from . import model as _model
 from .model import MaskedFCN, hold_frozen_, reinit_mask, reset_adam, init_mask_
 from .metrics import get_loss, compute_metrics, HIGHER_IS_BETTER
 
 # %% auto #0
-__all__ = ['resolve_device', 'Run', 'make_optimizer', 'make_run', 'Diverged', 'train', 'evaluate', 'better', 'revive',
-           'train_until_stagnation', 'snapshot', 'restore', 'states_equal', 'CheckpointError', 'atomic_write',
-           'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
+__all__ = ['PIXELS_PER_THREAD', 'resolve_device', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'Diverged', 'train',
+           'evaluate', 'better', 'revive', 'train_until_stagnation', 'snapshot', 'restore', 'states_equal',
+           'CheckpointError', 'atomic_write', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/04_train.ipynb #51a0ddc5
 def resolve_device(device: str | torch.device = 'auto') -> torch.device:
@@ -59,6 +61,19 @@ def make_run(settings: Settings | None = None, data: Dataset | None = None, **ov
     model = MaskedFCN(s.widths, s.kernel, generator=init_gen).to(device)
     return Run(s, model, make_optimizer(model, s.lr), data, device, init_gen, torch.Generator().manual_seed(s.seed + 1))
 
+# %% ../nbs/04_train.ipynb #879c380c
+PIXELS_PER_THREAD = 1 << 18   # with the fast paths, fewer pixels than this per intra-op thread are not split further
+
+@contextmanager
+def threads_for(pixels: int):
+    "Inside the block torch uses at most one intra-op thread per `PIXELS_PER_THREAD` pixels of work (fast paths only)."
+    n = torch.get_num_threads()
+    want = max(1, min(n, pixels // PIXELS_PER_THREAD)) if _model.FAST else n
+    if want != n: torch.set_num_threads(want)
+    try: yield
+    finally:
+        if want != n: torch.set_num_threads(n)
+
 # %% ../nbs/04_train.ipynb #972750bf
 class Diverged(RuntimeError):
     "The training loss became NaN or infinite."
@@ -69,14 +84,15 @@ def train(run: Run, steps: int, lr: float | None = None, progress: bool = True) 
     for g in opt.param_groups: g['lr'] = lr or s.lr
     model.train()
     losses = []
-    for _ in tqdm(range(steps), desc='train', leave=False, disable=not progress):
-        x, y = run.data.batch(run.batch_gen, s.batch, s.patch)
-        loss = run.loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        hold_frozen_(model, opt)
-        opt.step()
-        losses.append(loss.detach())
+    with threads_for(s.batch * s.patch ** 2):
+        for _ in tqdm(range(steps), desc='train', leave=False, disable=not progress):
+            x, y = run.data.batch(run.batch_gen, s.batch, s.patch)
+            loss = run.loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            hold_frozen_(model, opt)
+            opt.step()
+            losses.append(loss.detach())
     losses = torch.stack(losses).tolist() if losses else []
     for i, l in enumerate(losses): run.history.append({'step': run.step + i + 1, 'loss': l})
     run.step += len(losses)
@@ -89,9 +105,10 @@ def evaluate(run: Run, record: bool = True) -> dict:
     "Metrics of the model on the evaluation images (plus loss and dead-ReLU symptoms); appended to the history."
     run.model.eval()
     x, y = run.data.eval_batch()
-    acts = run.model.activations(x)
-    pred = acts[-1]
-    out = compute_metrics(pred, y, run.data.binary)
+    with threads_for(x.numel()):
+        acts = run.model.activations(x)
+        pred = acts[-1]
+        out = compute_metrics(pred, y, run.data.binary)
     out['loss'] = run.loss_fn(pred, y).item()
     out['dead_output'] = bool(pred.amax() <= 0)
     out['dead_masks'] = [(i, int(m)) for i, (a, on) in enumerate(zip(acts[:-1], run.model.enabled))
