@@ -12,7 +12,7 @@ replace through `selfscale.model.fast_paths`, and, for the papermill runs, the e
 """
 from __future__ import annotations
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, threading, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import cv2, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 

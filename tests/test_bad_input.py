@@ -2,7 +2,6 @@
 one line naming the parameter and what is allowed, before any work, and nothing in an existing out_dir is touched.
 (Image folders are tested in test_data.py, the notebook's bad values in test_papermill.py.)"""
 import os, subprocess, sys
-from pathlib import Path
 import pytest, torch
 import fastcore.test as fct
 from selfscale.minimize import minimize

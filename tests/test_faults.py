@@ -1,7 +1,7 @@
 "Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one; damaged state files and diverging bursts."
-import itertools, json, math, os, random, signal, subprocess, sys, time, warnings
+import itertools, json, math, os, random, signal, subprocess, sys, time
 from pathlib import Path
-import pytest, torch
+import pytest
 import fastcore.test as fct
 import selfscale.metrics as metrics
 from selfscale.minimize import minimize, read_log, save_state, load_state, Search

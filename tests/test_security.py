@@ -6,7 +6,7 @@ import pytest, torch
 import fastcore.test as fct
 from selfscale.minimize import minimize
 from selfscale.settings import load_settings
-from selfscale.train import CheckpointError, load_checkpoint, make_run, read_checkpoint, save_checkpoint, train
+from selfscale.train import CheckpointError, load_checkpoint, make_run, read_checkpoint
 
 from conftest import ROOT, SMOKE, files
 
