@@ -133,8 +133,9 @@ def revive(run: Run, e: dict) -> str | None:
         reset_adam(run.optimizer, run.model, layer, mask)
     return f"re-initialized dead masks {e['dead_masks']}" if e['dead_masks'] else None
 
-def train_until_stagnation(run: Run, max_steps: int | None = None, progress: bool = True, max_revivals: int = 10) -> dict:
-    "Train in chunks of `eval_every` until the metric stagnates for `patience` evaluations or `max_steps`; the last evaluation."
+def train_until_stagnation(run: Run, max_steps: int | None = None, progress: bool = True, max_revivals: int = 10,
+                           on_eval=None) -> dict:
+    "Train in chunks of `eval_every` until the metric stagnates or `max_steps`; `on_eval(e)` after each evaluation; the last one."
     s = run.settings
     max_steps, start = max_steps or s.steps, run.step
     best, stale, revivals = None, 0, 0
@@ -144,6 +145,7 @@ def train_until_stagnation(run: Run, max_steps: int | None = None, progress: boo
         train(run, n, progress=False); bar.update(n)
         e = evaluate(run)
         bar.set_postfix({s.metric: f"{e[s.metric]:.4g}"})
+        if on_eval: on_eval(e)
         young = run.step - start < s.min_steps
         if (e['dead_output'] or (young and e['dead_masks'])) and revivals < max_revivals:
             run.history.append({'step': run.step, 'event': revive(run, e)}); revivals += 1
