@@ -14,9 +14,9 @@ import cv2, numpy as np, skimage.data, torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['TASKS', 'SOBEL_SCALE', 'IMAGE_EXTS', 'MEMORY_LIMIT', 'CACHE_DIR', 'EMBEDDED', 'Task', 'register_task', 'get_task',
-           'to_uint8', 'sobel', 'canny', 'threshold', 'find_images', 'to_gray', 'read_gray', 'centre_crop',
-           'reflect_pad', 'Dataset', 'embedded_images', 'load_data']
+__all__ = ['TASKS', 'SOBEL_SCALE', 'IMAGE_EXTS', 'MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'Task', 'register_task',
+           'get_task', 'to_uint8', 'sobel', 'canny', 'threshold', 'find_images', 'to_gray', 'read_gray', 'centre_crop',
+           'reflect_pad', 'resolve_device', 'Dataset', 'embedded_images', 'split_by_name', 'load_data']
 
 # %% ../nbs/01_data.ipynb #b4778f47
 @dataclass(frozen=True)
@@ -202,55 +202,70 @@ def _gather_index(data: torch.Tensor, img: torch.Tensor, corners: torch.Tensor, 
     idx = base[:, None, None] + rows[:, :, None] + cols[:, None, :] + torch.tensor([0, n * n], device=dev)[:, None, None, None]
     return data.view(-1).index_select(0, idx.view(-1)).view(2, len(img), patch, patch).float()
 
-def _device(device: str | torch.device) -> torch.device:
-    "`device` as a torch.device; 'auto' is CUDA when present, else CPU."
-    if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(device)
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
+    "`'auto'` → CUDA when present, else CPU; an unknown or unavailable device is refused with one line."
+    if str(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError): raise ValueError(f"device {device!r} is not a device name; use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type not in ('cpu', 'cuda'): raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda'")
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} is not available on this machine; use 'auto' or 'cpu'")
+    return dev
 
 # %% ../nbs/01_data.ipynb #089bbb81
+PARTS = ('train', 'val', 'test')
+
 class Dataset:
-    "Gray crops and their targets, split by image; `batch` samples augmented training patches, `eval_batch` the held-out crops."
-    def __init__(self, data: torch.Tensor, names: list[str], task: Task, eval_idx, device='cpu', skipped=(), on_disk=False):
-        ev = sorted(int(i) for i in eval_idx)
-        tr = sorted(set(range(len(data))) - set(ev))
+    "Gray crops and their targets, split by image into train, val and test; `batch` samples training patches."
+    def __init__(self, data: torch.Tensor, names: list[str], task: Task, held_out: dict, device='cpu', skipped=(),
+                 on_disk=False):
+        held = {p: sorted(int(i) for i in held_out.get(p, ())) for p in PARTS[1:]}
+        idx = {'train': sorted(set(range(len(data))) - set(held['val']) - set(held['test'])), **held}
         self.data, self.task, self.crop, self.skipped, self.on_disk = data, task, data.shape[-1], list(skipped), on_disk
-        self.names = {'train': [names[i] for i in tr], 'eval': [names[i] for i in ev]}
-        self.train_idx, self.eval_idx = torch.tensor(tr, dtype=torch.long), torch.tensor(ev, dtype=torch.long)
+        self.names = {p: [names[i] for i in idx[p]] for p in PARTS}
+        self.idx = {p: torch.tensor(idx[p], dtype=torch.long) for p in PARTS}
         self.to(device)
 
     def to(self, device: str | torch.device) -> Dataset:
         "Move to `device` (a memory-mapped set stays on the CPU and sends only its batches); returns self."
-        self.device = _device(device)
+        self.device = resolve_device(device)
         if not self.on_disk: self.data = self.data.to(self.device)
-        self._eval = None
+        self._eval = {}
         return self
 
     binary = property(lambda self: self.task.binary, doc='Whether the targets are 0/1.')
-    n_train = property(lambda self: len(self.train_idx), doc='Number of training images.')
-    train_x = property(lambda self: self.data[self.train_idx, 0], doc='Training inputs (N,crop,crop) float16 (a copy).')
-    train_y = property(lambda self: self.data[self.train_idx, 1], doc='Training targets (N,crop,crop) float16 (a copy).')
-    eval_x = property(lambda self: self.data[self.eval_idx, 0], doc='Held-out inputs (n_eval,crop,crop) float16 (a copy).')
-    eval_y = property(lambda self: self.data[self.eval_idx, 1], doc='Held-out targets (n_eval,crop,crop) float16 (a copy).')
+    n_train = property(lambda self: len(self.idx['train']), doc='Number of training images.')
+    train_x = property(lambda self: self.images('train')[0], doc='Training inputs (N,crop,crop) float16 (a copy).')
+    train_y = property(lambda self: self.images('train')[1], doc='Training targets (N,crop,crop) float16 (a copy).')
+
+    def images(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+        "Inputs and targets (N,crop,crop) float16 of `part` ('train', 'val' or 'test'), copied."
+        if part not in PARTS: raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        d = self.data[self.idx[part].to(self.data.device)]
+        return d[:, 0], d[:, 1]
 
     def __len__(self): return len(self.data)
-    def __repr__(self): return f'Dataset({self.task.name!r}, train={self.n_train}, eval={len(self.eval_idx)}, crop={self.crop}, device={self.device})'
+    def __repr__(self):
+        sizes = ', '.join(f'{p}={len(self.idx[p])}' for p in PARTS)
+        return f'Dataset({self.task.name!r}, {sizes}, crop={self.crop}, device={self.device})'
 
     def batch(self, generator: torch.Generator, batch: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
         "Random training patches (x, y), float32 (B,1,patch,patch) on `self.device`, randomly flipped and rotated by 90°."
         if not 0 < patch <= self.crop: raise ValueError(f'patch must be between 1 and crop ({self.crop}), got {patch}')
         draw = lambda high, *shape: torch.randint(high, shape, generator=generator, device=generator.device).cpu()
-        img, corners, flips = self.train_idx[draw(self.n_train, batch)], draw(self.crop - patch + 1, 2, batch).T, draw(2, 3, batch).T.bool()
+        train = self.idx['train']
+        img, corners, flips = train[draw(len(train), batch)], draw(self.crop - patch + 1, 2, batch).T, draw(2, 3, batch).T.bool()
         flips &= self.task.augment
         gather = _gather_views if self.data.device.type == 'cpu' else _gather_index
         xy = gather(self.data, img, corners, flips, patch).to(self.device)
         return xy[0, :, None], xy[1, :, None]
 
-    def eval_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        "The held-out whole crops (x, y), float32 (n_eval,1,crop,crop) on `self.device` (made once)."
-        if self._eval is None:
-            e = self.data[self.eval_idx.to(self.data.device)].to(self.device, torch.float32)
-            self._eval = e[:, :1], e[:, 1:]
-        return self._eval
+    def eval_batch(self, part: str = 'val') -> tuple[torch.Tensor, torch.Tensor]:
+        "The whole crops (x, y) of a held-out `part`, float32 (N,1,crop,crop) on `self.device` (made once)."
+        if part not in self._eval:
+            x, y = (t.to(self.device, torch.float32)[:, None] for t in self.images(part))
+            self._eval[part] = x, y
+        return self._eval[part]
 
 # %% ../nbs/01_data.ipynb #26d5e3ad
 EMBEDDED = ('astronaut.png', 'brick.png', 'camera.png', 'cell.png', 'chelsea.png', 'clock_motion.png', 'coffee.png',
@@ -275,9 +290,14 @@ def _image_files(data_dir: str | os.PathLike | None) -> tuple[list[Path], Path]:
     return paths, root
 
 # %% ../nbs/01_data.ipynb #1c584851
-def load_data(task: str | Task = 'sobel', data_dir: str | os.PathLike | None = None, crop: int = 256, n_eval: int = 4,
-              seed: int = 0, device: str | torch.device = 'cpu', cache_dir: str | os.PathLike | None = None) -> Dataset:
-    "The images under `data_dir` (scikit-image's photos when None) as a preprocessed, split `Dataset` for `task`."
+def split_by_name(names: list[str], n_eval: int) -> dict:
+    "Indices of `names` held out for 'val' and 'test' (`n_eval` each), ranked by a hash of the name: fixed by the data."
+    order = sorted(range(len(names)), key=lambda i: hashlib.sha256(names[i].encode()).hexdigest())
+    return {'val': order[:n_eval], 'test': order[n_eval:2 * n_eval]}
+
+def load_data(task: str | Task = 'sobel', data_dir: str | os.PathLike | None = None, crop: int = 256, n_eval: int = 3,
+              device: str | torch.device = 'cpu', cache_dir: str | os.PathLike | None = None) -> Dataset:
+    "The images under `data_dir` (scikit-image's photos when None) as a preprocessed `Dataset` for `task`, split by name."
     task = get_task(task)
     if crop < 1: raise ValueError(f'crop must be a positive integer, got {crop}')
     if n_eval < 1: raise ValueError(f'n_eval must be at least 1, got {n_eval}')
@@ -288,7 +308,8 @@ def load_data(task: str | Task = 'sobel', data_dir: str | os.PathLike | None = N
         first = ', '.join(Path(p).relative_to(root).as_posix() for p, _ in skipped[:3]) + (', ...' if len(skipped) > 3 else '')
         warnings.warn(f'skipped {len(skipped)} unreadable image file(s) in {root}: {first} (see Dataset.skipped)', stacklevel=2)
     if not kept: raise ValueError(f'none of the {len(paths)} image files in {root} could be read, e.g. {skipped[0][0]}: {skipped[0][1]}')
-    if n_eval >= len(kept): raise ValueError(f'n_eval ({n_eval}) must be less than the number of readable images ({len(kept)}) in {root}')
-    eval_idx = np.random.default_rng(seed).permutation(len(kept))[:n_eval]
+    if 2 * n_eval >= len(kept):
+        raise ValueError(f'n_eval ({n_eval}) held out twice (val and test) must leave training images: '
+                         f'{root} has {len(kept)} readable images')
     names = [paths[i].relative_to(root).as_posix() for i in kept]
-    return Dataset(data, names, task, eval_idx, device, skipped, on_disk)
+    return Dataset(data, names, task, split_by_name(names, n_eval), device, skipped, on_disk)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score', 'uiqi', 'compute_metrics']
+__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score', 'uiqi', 'compute_metrics',
+           'shortfall', 'better', 'pass_line', 'within']
 
 # %% ../nbs/03_metrics.ipynb #432f8079
 def soft_f1_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
@@ -85,3 +86,20 @@ def compute_metrics(pred: Tensor, target: Tensor, binary: bool) -> dict[str, flo
     m = {'mae': mae(pred, target), 'mse': mse(pred, target), 'psnr': psnr(pred, target), 'uiqi': uiqi(pred, target)}
     if binary: m['f1'] = f1_score(pred, target)
     return m
+
+# %% ../nbs/03_metrics.ipynb #406031d1
+def shortfall(metric: str, value: float, reference: float) -> float:
+    "How much worse `value` is than `reference` in `metric`'s units (negative when it is better)."
+    return reference - value if HIGHER_IS_BETTER[metric] else value - reference
+
+def better(metric: str, a: float, b: float) -> bool:
+    "Is value `a` of `metric` strictly better than `b`?"
+    return shortfall(metric, a, b) < 0
+
+def pass_line(metric: str, reference: float, tolerance: float) -> float:
+    "The worst value of `metric` still within the relative `tolerance` of `reference`."
+    return reference - shortfall(metric, 0., tolerance * abs(reference))
+
+def within(metric: str, value: float, reference: float, tolerance: float) -> bool:
+    "Is `value` no worse than `reference` by more than the relative `tolerance`?"
+    return shortfall(metric, value, pass_line(metric, reference, tolerance)) <= 0

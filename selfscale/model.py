@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['FAST', 'init_mask_', 'fast_paths', 'fast_layout', 'masked_weights', 'masked_conv', 'MaskedFCN', 'set_enabled',
-           'set_frozen', 'reinit_mask', 'hold_frozen_', 'reset_adam', 'n_params', 'flops_per_pixel', 'compact',
-           'remove_layer']
+__all__ = ['FAST', 'init_mask_', 'fast_paths', 'fast_layout', 'masked_weights', 'masked_conv', 'activate', 'MaskedFCN',
+           'set_enabled', 'set_frozen', 'reinit_mask', 'hold_frozen_', 'reset_adam', 'n_params', 'flops_per_pixel',
+           'compact', 'remove_layer']
 
 # %% ../nbs/02_model.ipynb #e7a1a53b
 def init_mask_(conv: nn.Conv2d, masks=slice(None), generator: torch.Generator | None = None):
@@ -53,6 +53,10 @@ def masked_conv(conv: nn.Conv2d, on: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return F.conv2d(x, *masked_weights(conv, on), conv.stride, conv.padding)
 
 # %% ../nbs/02_model.ipynb #935e1b2e
+def activate(x: torch.Tensor, last: bool = False) -> torch.Tensor:
+    "ReLU after a hidden layer, a clamp to [0, 1] after the last one; in place when the fast paths are on."
+    return F.hardtanh(x, 0., 1., inplace=FAST) if last else F.relu(x, inplace=FAST)
+
 class MaskedFCN(nn.Module):
     "FCN with hidden layers of `widths` masks and a 1-channel output; every mask can be disabled or frozen."
     def __init__(self, widths=(5, 5), kernel: int = 5, generator: torch.Generator | None = None):
@@ -78,10 +82,10 @@ class MaskedFCN(nn.Module):
         return [int(e.sum()) for e in self.enabled[:-1]]
 
     def activations(self, x: torch.Tensor) -> list:
-        "The output of every layer (after ReLU), input first excluded."
-        acts = []
-        for conv, on in zip(self.convs, self.enabled):
-            x = F.relu(masked_conv(conv, on, x), inplace=FAST)
+        "The output of every layer (after its ReLU, or the last layer's clamp to [0, 1]), input excluded."
+        acts, last = [], len(self.convs) - 1
+        for i, (conv, on) in enumerate(zip(self.convs, self.enabled)):
+            x = activate(masked_conv(conv, on, x), last=i == last)
             acts.append(x)
         return acts
 
@@ -136,7 +140,7 @@ def flops_per_pixel(model: MaskedFCN) -> int:
 
 # %% ../nbs/02_model.ipynb #09d6dd42
 def compact(model: MaskedFCN) -> nn.Sequential:
-    "A plain, physically smaller `nn.Sequential` with only the enabled masks; same output as `model`."
+    "A plain, physically smaller `nn.Sequential` with only the enabled masks; same output as `model`, in [0, 1]."
     layers, keep_in = [], torch.tensor([True], device=model.enabled[0].device)
     for i, (conv, on) in enumerate(zip(model.convs, model.enabled)):
         if not on.any(): raise ValueError(f"layer {i} has no enabled mask: remove the layer instead of compacting it")
@@ -146,6 +150,7 @@ def compact(model: MaskedFCN) -> nn.Sequential:
             new.bias.copy_(conv.bias[on])
         layers += [new, nn.ReLU(inplace=FAST)]
         keep_in = on
+    layers[-1] = nn.Hardtanh(0., 1., inplace=FAST)                   # the output answers in [0, 1], as in `MaskedFCN`
     net = nn.Sequential(*layers)
     return net.to(memory_format=torch.channels_last) if FAST and keep_in.device.type == 'cpu' else net
 

@@ -4,9 +4,10 @@
 
 # %% ../nbs/00_settings.ipynb #1cfff08c
 from __future__ import annotations
-import configparser, os
-from dataclasses import dataclass, fields
+import configparser, math, os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import get_type_hints
 import selfscale
 
 # %% auto #0
@@ -17,24 +18,28 @@ __all__ = ['Settings', 'find_settings_file', 'read_settings_file', 'load_setting
 class Settings:
     "Everything that defines a selfscale experiment."
     task: str = 'sobel'
+    data_dir: str = ''         # folder of images; empty: the photos embedded in scikit-image
     widths: tuple = (5, 5)     # hidden layer widths; the 1-channel output layer is implicit
     kernel: int = 5            # square kernel size
-    crop: int = 256            # centre crop of every image (evaluation uses it whole)
+    crop: int = 512            # centre crop of every image (evaluation uses it whole)
     patch: int = 64            # random training patch size
     batch: int = 16
-    n_eval: int = 4            # images held out for evaluation
-    lr: float = 3e-3           # Adam learning rate of the first training
+    n_eval: int = 3            # images held out for validation, and as many for test
+    lr: float = 3e-3           # peak Adam learning rate of the first training (warm-up, then cosine to zero)
     loss: str = 'l2'
     steps: int = 3000          # step budget of the first training
+    starts: int = 3            # initializations tried briefly before the first training keeps the best
     eval_every: int = 100
-    patience: int = 5          # evaluations without improvement before training stops
-    min_steps: int = 600       # steps before stagnation may stop it (soft F1 sits on a plateau for the first ~1000)
+    patience: int = 5          # evaluations without improvement of the smoothed metric before the schedule closes
+    min_steps: int = 600       # steps before stagnation may close it (soft F1 sits on a plateau for the first ~1000)
     burst_steps: int = 300     # length of the short bursts after an alteration
     burst_lr: float = 2e-3
     burst_rounds: int = 3      # bursts a trial may take to come back within tolerance
+    noise_bursts: int = 3      # control bursts of the full net, with other batch seeds, that measure the noise
     metric: str = 'psnr'       # metric the keep-or-revert decision compares
     tolerance: float = 0.02    # allowed relative loss of `metric`
     strategy: str = 'ablation'
+    verify: int = 2            # seeds that retrain the final structure from scratch at the end (0: none)
     seed: int = 0
     device: str = 'auto'
     preset: str = 'default'
@@ -50,14 +55,14 @@ def _parse(name: str, value, kind: type):
     if isinstance(value, str): value = value.strip()
     try:
         if kind is tuple:
-            items = value.replace(',', ' ').split() if isinstance(value, str) else list(value)
+            items = value.replace(',', ' ').split() if isinstance(value, str) else \
+                    list(value) if isinstance(value, (list, tuple)) else [value]   # a papermill int: one layer
             return tuple(_whole(v) for v in items)
         return _whole(value) if kind is int else kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"setting {name!r}: cannot read {value!r} as {kind.__name__}") from None
 
-_TYPES = {'tuple': tuple, 'int': int, 'float': float, 'str': str}
-def _field_types() -> dict: return {f.name: _TYPES[f.type] for f in fields(Settings)}
+def _field_types() -> dict: return get_type_hints(Settings)
 
 # %% ../nbs/00_settings.ipynb #38f47a23
 def find_settings_file(path: str | os.PathLike | None = None) -> Path | None:
@@ -103,13 +108,15 @@ def load_settings(task: str | None = None, preset: str = 'default', path: str | 
 def check_settings(s: Settings) -> Settings:
     "Refuse impossible values with one line naming the setting; return `s` unchanged."
     if not s.widths or any(w <= 0 for w in s.widths): raise ValueError(f"widths must be positive integers, got {s.widths}")
-    for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'burst_steps', 'burst_rounds'):
+    for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'burst_steps', 'burst_rounds',
+              'starts', 'noise_bursts', 'n_eval'):
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")
     if s.kernel % 2 == 0: raise ValueError(f"kernel must be odd (same padding), got {s.kernel}")
     if s.patch > s.crop: raise ValueError(f"patch ({s.patch}) must not exceed crop ({s.crop})")
-    if s.seed < 0: raise ValueError(f"seed must be a non-negative integer, got {s.seed}")
-    if s.min_steps < 0: raise ValueError(f"min_steps must be >= 0, got {s.min_steps}")
-    if s.n_eval < 1: raise ValueError(f"n_eval must be at least 1, got {s.n_eval}")
-    if not s.tolerance >= 0: raise ValueError(f"tolerance must be >= 0, got {s.tolerance}")
-    if not (s.lr > 0 and s.burst_lr > 0): raise ValueError(f"lr and burst_lr must be > 0, got {s.lr}, {s.burst_lr}")
+    for k in ('seed', 'min_steps', 'verify'):
+        if getattr(s, k) < 0: raise ValueError(f"{k} must be a non-negative integer, got {getattr(s, k)}")
+    if s.seed >= 2 ** 63: raise ValueError(f"seed must be below 2**63, got {s.seed}")
+    if not 0 <= s.tolerance < math.inf: raise ValueError(f"tolerance must be >= 0 and finite, got {s.tolerance}")
+    if not (0 < s.lr < math.inf and 0 < s.burst_lr < math.inf):
+        raise ValueError(f"lr and burst_lr must be positive numbers, got {s.lr}, {s.burst_lr}")
     return s

@@ -124,9 +124,12 @@ def taylor(run, candidates: list) -> list:
 # %% ../nbs/06_strategies.ipynb #d77f7853
 def _forward_from(model: MaskedFCN, layer: int, z: torch.Tensor, groups: int) -> torch.Tensor:
     "Finish the forward pass from the masked pre-activation `z` of `layer`, for `groups` variants stacked as channel groups."
-    x = F.relu_(z)
-    for conv, on in zip(model.convs[layer + 1:], model.enabled[layer + 1:]):
-        x = F.relu_(F.conv2d(x, *masked_weights(conv, on, groups), conv.stride, conv.padding, groups=groups))
+    last = len(model.convs) - 1
+    act = lambda i, t: F.hardtanh_(t, 0., 1.) if i == last else F.relu_(t)   # as `MaskedFCN`: the output is clamped
+    x = act(layer, z)
+    for i in range(layer + 1, last + 1):
+        conv, on = model.convs[i], model.enabled[i]
+        x = act(i, F.conv2d(x, *masked_weights(conv, on, groups), conv.stride, conv.padding, groups=groups))
     return x
 
 @torch.no_grad()

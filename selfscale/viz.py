@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_viz.ipynb #e9bb4a34
 from __future__ import annotations
-import math, os
+import math, numbers, os
 from pathlib import Path
 import cv2
 import numpy as np
@@ -14,7 +14,8 @@ import torch
 from .model import MaskedFCN
 
 # %% auto #0
-__all__ = ['signed_rgb', 'save_png', 'plot_masks', 'plot_activations', 'plot_history', 'plot_side_by_side']
+__all__ = ['LOG_SCALE', 'signed_rgb', 'save_png', 'plot_masks', 'plot_activations', 'plot_history', 'plot_side_by_side',
+           'markdown_table']
 
 # %% ../nbs/05_viz.ipynb #b84a70a4
 def _np(a) -> np.ndarray:
@@ -100,24 +101,40 @@ def plot_activations(model: MaskedFCN, x) -> Figure:
     return fig
 
 # %% ../nbs/05_viz.ipynb #fc3aa908
+LOG_SCALE = ('loss', 'mse', 'mae')                               # quantities drawn on a log scale while positive
+
+def _scalar(v) -> bool:
+    "Is `v` a number to plot: a real scalar, not a bool (`dead_output`) nor a list (`dead_masks`)?"
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
 def plot_history(history: list[dict]) -> Figure:
-    "Training loss per step and every evaluation metric per evaluation, one panel each."
+    "Training loss per step and every scalar evaluation quantity per evaluation, one panel each, events marked."
     train = [(h['step'], h['loss']) for h in history if 'loss' in h]
     evals = [(h['step'], h['eval']) for h in history if 'eval' in h]
     if not (train or evals): raise ValueError("history has no 'loss' or 'eval' entries: train the run first")
-    names = list(dict.fromkeys(k for _, e in evals for k in e))
-    fig, axs = _figure(1, 1 + len(names), 3.2, 2.6)
-    ax = axs[0, 0]
-    if train:
-        steps, loss = map(np.array, zip(*train))
-        w = max(1, len(loss) // 50)
-        ax.plot(steps, loss, alpha=0.3, lw=0.8)
-        ax.plot(steps[w - 1:], np.convolve(loss, np.ones(w) / w, 'valid'), color='C0')
-        if loss.min() > 0: ax.set_yscale('log')
-    ax.set(title='training loss', xlabel='step')
-    for ax, name in zip(axs[0, 1:], names):
-        ax.plot([s for s, _ in evals], [e.get(name, np.nan) for _, e in evals], 'o-', color='C1', ms=3)
-        ax.set(title=f"eval {name}", xlabel='step')
+    names = list(dict.fromkeys(k for _, e in evals for k, v in e.items() if _scalar(v)))
+    panels = (['loss'] if train or 'loss' in names else []) + [n for n in names if n != 'loss']
+    cols = math.ceil(math.sqrt(len(panels)))
+    fig, axs = _figure(math.ceil(len(panels) / cols), cols, 3.2, 2.6)
+    for ax in axs.flat[len(panels):]: ax.remove()
+    marks = [h['step'] for h in history if 'event' in h or 'decision' in h]
+    for ax, name in zip(axs.flat, panels):
+        vals = []
+        if name == 'loss' and train:
+            steps, loss = map(np.array, zip(*train))
+            w = max(1, len(loss) // 50)
+            ax.plot(steps, loss, alpha=0.3, lw=0.8, color='C0')
+            ax.plot(steps[w - 1:], np.convolve(loss, np.ones(w) / w, 'valid'), color='C0', label='training')
+            vals += list(loss)
+        if name in names:
+            s, v = zip(*[(s, e[name] if _scalar(e.get(name)) else np.nan) for s, e in evals])
+            ax.plot(s, v, 'o-', color='C1', ms=3, label='eval')
+            vals += [x for x in v if not np.isnan(x)]
+        if name == 'loss' and train and name in names: ax.legend(fontsize='small')
+        if name in LOG_SCALE and vals and min(vals) > 0: ax.set_yscale('log')
+        for m in marks: ax.axvline(m, color='0.5', lw=0.6, ls=':')
+        title = f'eval {name}' if name != 'loss' else 'loss' if name in names else 'training loss'
+        ax.set(title=title, xlabel='step')
     return fig
 
 # %% ../nbs/05_viz.ipynb #dd27019d
@@ -133,3 +150,11 @@ def plot_side_by_side(x, target, outputs: dict[str, torch.Tensor], max_rows: int
         axs[0, j].set_title(name)
         for i in range(n): axs[i, j].imshow(ims[i], cmap='gray', vmin=0, vmax=1)
     return fig
+
+# %% ../nbs/05_viz.ipynb #0a1a28d6
+def _cell(v) -> str: return f'{v:.4g}' if isinstance(v, float) else str(v)
+
+def markdown_table(header: list, rows: list) -> str:
+    "A Markdown table of `rows` (lists of values) under `header`; floats to four significant digits."
+    lines = [header, ['---'] * len(header), *([_cell(v) for v in r] for r in rows)]
+    return '\n'.join('| ' + ' | '.join(map(str, line)) + ' |' for line in lines)

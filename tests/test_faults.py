@@ -1,12 +1,14 @@
 "Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one; damaged state files and diverging bursts."
 import itertools, json, math, os, random, signal, subprocess, sys, time
+from dataclasses import asdict
 from pathlib import Path
 import pytest
 import fastcore.test as fct
 import selfscale.metrics as metrics
-from selfscale.minimize import minimize, read_log, save_state, load_state, Search
+from selfscale.minimize import minimize, Search
+from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_state, load_state
 from selfscale.settings import load_settings
-from selfscale.train import CheckpointError, Diverged, make_run, snapshot, train
+from selfscale.train import Diverged, make_run, snapshot, train
 
 SMOKE = dict(preset='smoke', device='cpu', seed=0)
 
@@ -15,10 +17,10 @@ SMOKE = dict(preset='smoke', device='cpu', seed=0)
 # in the temporary file), CRASH_LOG_WRITE=n in the middle of its n-th line of decisions.jsonl.
 JOB = '''
 import io, os, signal, sys
-import selfscale.minimize as M
+import selfscale.minimize as M, selfscale.rundir as R
 from selfscale.settings import load_settings
 from selfscale.train import make_run
-real_write, real_save, real_append = M.atomic_write, M.save_state, M.append_log
+real_write, real_save, real_append = R.atomic_write, M.save_state, M.append_log
 
 def half(write):
     "A writer that writes the first half of what `write` writes, then kills the process."
@@ -28,7 +30,7 @@ def half(write):
     return torn
 
 def torn_state(*args):
-    M.atomic_write = lambda path, write: real_write(path, half(write))
+    R.atomic_write = lambda path, write: real_write(path, half(write))
     real_save(*args)
 
 def torn_line(out, entry):
@@ -158,8 +160,8 @@ def _two_states(out: Path):
     "A state folder with state.prev.pt (0 decisions) and state.pt (1 decision); the run."
     run = make_run(load_settings('sobel', **SMOKE)); train(run, 5, progress=False)
     search = Search(list(run.model.widths), {'psnr': 0.}, {}, [0, 1])
-    save_state(out, run, snapshot(run), search)
-    search.decisions = 1; save_state(out, run, snapshot(run), search)
+    save_state(out, snapshot(run), asdict(search))
+    search.decisions = 1; save_state(out, snapshot(run), asdict(search))
     return run
 
 
@@ -170,7 +172,7 @@ def test_damaged_state_falls_back_to_the_previous_one(tmp_path, damage):
     f.write_bytes({'truncated': raw[:m], 'flipped': flip(raw), 'empty': b'',
                    'garbage': b'not a checkpoint\n' * 10}[damage])
     with pytest.warns(UserWarning, match=f"checkpoint {f}.*; resuming from the previous snapshot {tmp_path/'state.prev.pt'}"):
-        fct.test_eq(load_state(tmp_path, run)[1].decisions, 0)
+        fct.test_eq(load_state(tmp_path, run)[1]['decisions'], 0)
     assert (tmp_path/'state.corrupt.pt').exists() and not f.exists() and (tmp_path/'state.prev.pt').exists()
 
 
@@ -180,7 +182,7 @@ def test_no_good_state_is_refused_and_kept(tmp_path):
     for name in ('state.pt', 'state.prev.pt'): (tmp_path/name).write_bytes(b'\0' * 100)
     with pytest.raises(CheckpointError, match=r'no good snapshot to resume from in .*state\.pt.*state\.prev\.pt.*use another out_dir'):
         minimize(run, tmp_path, progress=False)
-    fct.test_eq({p.name for p in tmp_path.iterdir()}, {'state.pt', 'state.prev.pt'})
+    fct.test_eq({p.name for p in tmp_path.iterdir()}, {'state.pt', 'state.prev.pt', '.lock'})
     assert all((tmp_path/n).read_bytes() == b'\0' * 100 for n in ('state.pt', 'state.prev.pt'))
 
 
@@ -190,3 +192,31 @@ def test_log_without_state_is_refused(tmp_path):
     with pytest.raises(ValueError, match='holds decisions.jsonl but no state.pt to resume from'):
         minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, progress=False)
     fct.test_eq((tmp_path/'decisions.jsonl').read_text(), '{"i": 1}\n')
+
+
+def test_one_writer_per_folder(tmp_path):
+    "A folder another process is minimizing into is refused with one line; once that run has ended, the next resumes it."
+    out = tmp_path/'out'
+    j = Job(tmp_path, out)
+    t = time.time()
+    while j.lines() < 1:
+        assert j.p.poll() is None and time.time() - t < 120, 'the job did not get to its first decision'
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError) as e: minimize(make_run(load_settings('sobel', **SMOKE)), out, progress=False)
+    fct.test_eq(str(e.value), f"out_dir {out} is in use by another run; wait for it or use another out_dir")
+    j.p.kill(); j.p.wait()                                       # the OS releases the lock of a killed process
+    n = read_state(out)[0]['search']['decisions']               # what the resume starts from
+    res = minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
+    fct.test_eq(res['decisions'], n + 1)
+    with lock_run_folder(out): pass                              # and the finished run released it too
+
+
+def test_bad_log_line_in_the_middle_is_refused(tmp_path):
+    "A bogus line before the last one of decisions.jsonl stops the resume with its line number; nothing is cut."
+    minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, max_trials=3, progress=False)
+    lines = (tmp_path/'decisions.jsonl').read_text().splitlines(keepends=True)
+    (tmp_path/'decisions.jsonl').write_text(''.join(lines[:2] + ['\n'] + lines[2:]))
+    refused = r'decisions\.jsonl line 3 is not a decision; restore the file or use another out_dir'
+    with pytest.raises(CheckpointError, match=refused):
+        minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, max_trials=1, progress=False)
+    fct.test_eq(len((tmp_path/'decisions.jsonl').read_text().splitlines()), 4)

@@ -2,7 +2,8 @@
 import json
 import numpy as np, pytest, torch
 from selfscale.data import register_task
-from selfscale.minimize import compare_strategies, minimize, read_log, within
+from selfscale.minimize import compare_strategies, minimize, within
+from selfscale.rundir import read_log
 from selfscale.model import MaskedFCN
 from selfscale.settings import load_settings
 from selfscale.train import make_run

@@ -62,6 +62,21 @@ def test_ablation_batched_equals_loop(fast):
     fct.test_close([a[c] for c in cands], [other[c] for c in cands], eps=1e-6)
 
 
+@pytest.mark.parametrize('fast', [True, False])
+def test_ablation_batched_equals_loop_with_clamped_output(fast):
+    "The batched ablation clamps the output to [0, 1] as the model does, also where the output crosses both ends."
+    torch.manual_seed(0)
+    m = MaskedFCN((5, 4))
+    with torch.no_grad(): m.convs[-1].weight.mul_(20); m.convs[-1].bias.add_(0.5)
+    x, y = torch.rand(2, 1, 40, 40), torch.rand(2, 1, 40, 40)
+    out = m(x)
+    assert (out == 0).any() and (out == 1).any()
+    cands = [(l, k) for l in range(2) for k in range(m.widths[l])]
+    with fast_paths(fast):
+        a, b = ablation_losses(m, x, y, F.mse_loss, cands), ablation_losses(m, x, y, F.mse_loss, cands, batched=False)
+    fct.test_close([a[c] for c in cands], [b[c] for c in cands], eps=1e-6)
+
+
 def test_compact_same_output_and_scriptable():
     torch.manual_seed(0)
     m = MaskedFCN((5, 5)); set_enabled(m, 0, 3, False); set_enabled(m, 1, 0, False)
