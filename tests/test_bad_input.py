@@ -28,7 +28,7 @@ def one_line(call, kind, message: str):
     (lambda: make_run(load_settings('nope', **SMOKE)), ValueError, "unknown task 'nope'; known: canny, sobel, threshold"),
     (lambda: make_run(task='nope', **SMOKE), ValueError, "unknown task 'nope'; known: canny, sobel, threshold"),
     (lambda: load_settings('sobel', preset='huge'), ValueError, "unknown preset 'huge'; known: smoke, default, thorough"),
-    (lambda: load_settings('sobel', stategy='taylor'), TypeError, "unknown setting(s) ['stategy']; known: task, widths,"),
+    (lambda: load_settings('sobel', stategy='taylor'), TypeError, "unknown setting(s) ['stategy']; known: task, data_dir, widths,"),
     (lambda: train(make_run(load_settings('sobel', loss='nope', **SMOKE)), 1), ValueError, "unknown loss 'nope'; known: l1, l2, f1"),
 ], ids=['task', 'task_make_run', 'preset', 'setting', 'loss_train'])
 def test_unknown_names(call, kind, message): one_line(call, kind, message)
@@ -63,8 +63,8 @@ def test_bad_widths(widths, message): one_line(lambda: load_settings('sobel', wi
 
 
 @pytest.mark.parametrize('tolerance,message', [
-    (-0.1, 'tolerance must be >= 0, got -0.1'), ('x', "setting 'tolerance': cannot read 'x' as float"),
-    (float('nan'), 'tolerance must be >= 0, got nan'),
+    (-0.1, 'tolerance must be >= 0 and finite, got -0.1'), ('x', "setting 'tolerance': cannot read 'x' as float"),
+    (float('nan'), 'tolerance must be >= 0 and finite, got nan'),
 ])
 def test_bad_tolerance(tolerance, message): one_line(lambda: load_settings('sobel', tolerance=tolerance), ValueError, message)
 

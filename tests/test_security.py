@@ -96,7 +96,7 @@ def test_nothing_written_outside_out_dir(tmp_path):
     written = set(files(tmp_path)) - {'job.py'}
     fct.test_eq({f for f in written if not f.startswith('cwd/runs/x/')}, set())
     fct.test_eq({f.rsplit('/', 1)[1] for f in written},
-                {'start.pt', 'state.pt', 'state.prev.pt', 'decisions.jsonl', 'result.json', 'model.pt2', '.lock'})
+                {'start.pt', 'state.pt', 'state.prev.pt', 'decisions.jsonl', 'result.json', 'model.pt2', '.lock', 'split.json'})
 
 
 @pytest.mark.parametrize('change', [dict(seed=1), dict(task='canny'), dict(strategy='sequential'), dict(widths='4,4')])
