@@ -11,9 +11,9 @@ import argparse, json, time
 from pathlib import Path
 import torch
 from selfscale.settings import load_settings
-from selfscale.train import make_run
+from selfscale.train import make_run, trivial_scores
 from selfscale.rundir import load_checkpoint
-from selfscale.minimize import minimize, trivial_scores
+from selfscale.minimize import minimize
 
 def main(task: str, mode: str, seed: int, start: str | None, preset: str, tolerance: float | None, widths: str | None):
     "One minimization; its summary as a JSON line on stdout."

@@ -10,37 +10,18 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
-from .model import MaskedFCN, set_enabled, remove_layer, compact, n_params, flops_per_pixel, reset_adam
-from .metrics import get_loss, compute_metrics, shortfall, within, pass_line, HIGHER_IS_BETTER
-from .train import Run, Diverged, train, evaluate, snapshot, restore, make_run, make_optimizer, fit
+from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pixel, reset_adam
+from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
+from .train import (Run, Diverged, train, evaluate, snapshot, restore, make_run, make_optimizer, fit,
+                             check_learned)
 from .rundir import (atomic_write, save_checkpoint, save_state, load_state, check_fresh,
-                              clean_temps, append_log, read_log, lock_run_folder)
+                              clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['PROBES', 'LEARNED', 'probe', 'burst', 'reseeded_bursts', 'NotLearned', 'trivial_scores', 'check_learned', 'Search',
-           'apply_change', 'hopeless', 'measure', 'decide', 'next_change', 'record', 'turn', 'describe',
-           'removed_matrix', 'verify', 'result', 'export_model', 'check_run', 'start_search', 'resume_or_start',
-           'minimize', 'compare_strategies']
-
-# %% ../nbs/08_minimize.ipynb #acd095b3
-PROBES = ('disabled', 'disabled_frozen', 'others_frozen')
-
-def probe(run: Run, layer: int, mask: int, mode: str = 'disabled', steps: int | None = None) -> dict:
-    "Metric change after a burst with mask `(layer, mask)` altered as `mode`; the run is restored afterwards."
-    if mode not in PROBES: raise ValueError(f"unknown probe {mode!r}; known: {', '.join(PROBES)}")
-    s, state = run.settings, snapshot(run)
-    before = evaluate(run, record=False)[s.metric]
-    try:
-        set_enabled(run.model, layer, mask, False)
-        if mode != 'disabled':
-            for frozen in run.model.frozen: frozen.fill_(mode == 'others_frozen')
-            run.model.frozen[layer][mask] = mode == 'disabled_frozen'
-        reset_adam(run.optimizer)
-        train(run, steps or s.burst_steps, lr=s.burst_lr, progress=False)
-        after = evaluate(run, record=False)[s.metric]
-    finally: restore(run, state)
-    return dict(layer=layer, mask=mask, mode=mode, metric=s.metric, before=before, after=after, change=after - before)
+__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'next_change', 'record', 'turn',
+           'describe', 'removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize',
+           'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
 def burst(run: Run, steps: int | None = None, pieces: int = 8) -> dict:
@@ -62,27 +43,6 @@ def reseeded_bursts(run: Run, start: dict, n: int, tag: int) -> list:
         out.append(burst(run))
     restore(run, end)
     return out
-
-# %% ../nbs/08_minimize.ipynb #629781b3
-LEARNED = 0.2   # the best trivial output must fall short of the full net by more than this fraction of its metric
-
-class NotLearned(RuntimeError):
-    "The full net is no better than a trivial output: there is nothing to minimize."
-
-def trivial_scores(run: Run) -> dict:
-    "Validation `metric` of the constant outputs: all zeros, the training targets' mean, all ones."
-    x, y = run.data.eval_batch()
-    consts = {'all zeros': 0., 'the training mean': run.data.train_y.float().mean().item(), 'all ones': 1.}
-    score = lambda pred: {**compute_metrics(pred, y, run.data.binary), 'loss': run.loss_fn(pred, y).item()}[run.settings.metric]
-    return {name: score(torch.full_like(y, v)) for name, v in consts.items()}
-
-def check_learned(run: Run, e: dict):
-    "Refuse, with one line, a full net whose validation metric `e` is not clearly better than every trivial output."
-    s, scores = run.settings, trivial_scores(run)
-    name = min(scores, key=lambda k: shortfall(s.metric, scores[k], e[s.metric]))
-    if within(s.metric, scores[name], e[s.metric], LEARNED):
-        raise NotLearned(f"the full net did not learn {s.task}: {s.metric} {e[s.metric]:.4g} on validation, against "
-                         f"{scores[name]:.4g} for an output of {name}; train longer (steps), with another lr or seed")
 
 # %% ../nbs/08_minimize.ipynb #7c7aa46b
 @dataclass
@@ -221,13 +181,6 @@ def result(run: Run, search: Search, verified: dict | None = None) -> dict:
                 flops_initial=flops_per_pixel(full), flops=flops_per_pixel(run.model), verify=verified,
                 decisions=search.decisions, seconds=round(search.seconds, 2), done=search.done,
                 split={p: run.data.names[p] for p in ('val', 'test')})
-
-def export_model(run: Run, path: str | os.PathLike) -> Path:
-    "Save the compacted network with `torch.export`: `torch.export.load(path).module()(x)` runs it without selfscale."
-    net, dim = compact(run.model).cpu().eval(), torch.export.Dim
-    x = torch.zeros(2, 1, 32, 32)
-    program = torch.export.export(net, (x,), dynamic_shapes=({0: dim('batch'), 2: dim('height', min=8), 3: dim('width', min=8)},))
-    return atomic_write(path, lambda f: torch.export.save(program, f))
 
 # %% ../nbs/08_minimize.ipynb #79f05279
 def check_run(run: Run):

@@ -12,12 +12,13 @@ import torch
 from filelock import FileLock, Timeout
 from .settings import Settings
 from .data import Dataset
+from .model import compact
 from .train import Run, snapshot, restore, make_run
 
 # %% auto #0
 __all__ = ['CheckpointError', 'atomic_write', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'verify_checkpoint',
            'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh', 'clean_temps', 'append_log',
-           'read_log', 'lock_run_folder']
+           'read_log', 'lock_run_folder', 'export_model']
 
 # %% ../nbs/07_rundir.ipynb #5f15e763
 class CheckpointError(ValueError):
@@ -162,3 +163,11 @@ def lock_run_folder(out: str | os.PathLike):
         raise RuntimeError(f"out_dir {out} is in use by another run; wait for it or use another out_dir") from None
     try: yield out
     finally: lock.release()
+
+# %% ../nbs/07_rundir.ipynb #e0a1b2c4
+def export_model(run: Run, path: str | os.PathLike) -> Path:
+    "Save the compacted network with `torch.export`: `torch.export.load(path).module()(x)` runs it without selfscale."
+    net, dim = compact(run.model).cpu().eval(), torch.export.Dim
+    x = torch.zeros(2, 1, 32, 32)
+    program = torch.export.export(net, (x,), dynamic_shapes=({0: dim('batch'), 2: dim('height', min=8), 3: dim('width', min=8)},))
+    return atomic_write(path, lambda f: torch.export.save(program, f))

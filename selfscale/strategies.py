@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Callable
 import numpy as np
 import torch, torch.nn.functional as F
-from .model import MaskedFCN, masked_conv, masked_weights, fast_layout
+from .model import MaskedFCN, masked_conv, masked_weights, fast_layout, set_enabled, reset_adam
+from .train import Run, train, evaluate, snapshot, restore
 
 # %% auto #0
-__all__ = ['Candidate', 'STRATEGIES', 'register_strategy', 'get_strategy', 'rank_by', 'sequential', 'random_order',
-           'cosine_matrix', 'mean_activation', 'taylor', 'ablation_losses', 'ablation']
+__all__ = ['Candidate', 'STRATEGIES', 'PROBES', 'register_strategy', 'get_strategy', 'rank_by', 'sequential', 'random_order',
+           'cosine_matrix', 'mean_activation', 'taylor', 'ablation_losses', 'ablation', 'probe']
 
 # %% ../nbs/06_strategies.ipynb #2128aecf
 Candidate = tuple  # (layer, mask)
@@ -161,3 +162,22 @@ def ablation(run, candidates: list) -> list:
     "Smallest evaluation loss with the mask disabled (the 'oracle' of Morcos 2018) first."
     x, y = run.data.eval_batch()
     return rank_by(candidates, ablation_losses(run.model, x, y, run.loss_fn, candidates))
+
+# %% ../nbs/06_strategies.ipynb #acd095b3
+PROBES = ('disabled', 'disabled_frozen', 'others_frozen')
+
+def probe(run: Run, layer: int, mask: int, mode: str = 'disabled', steps: int | None = None) -> dict:
+    "Metric change after a burst with mask `(layer, mask)` altered as `mode`; the run is restored afterwards."
+    if mode not in PROBES: raise ValueError(f"unknown probe {mode!r}; known: {', '.join(PROBES)}")
+    s, state = run.settings, snapshot(run)
+    before = evaluate(run, record=False)[s.metric]
+    try:
+        set_enabled(run.model, layer, mask, False)
+        if mode != 'disabled':
+            for frozen in run.model.frozen: frozen.fill_(mode == 'others_frozen')
+            run.model.frozen[layer][mask] = mode == 'disabled_frozen'
+        reset_adam(run.optimizer)
+        train(run, steps or s.burst_steps, lr=s.burst_lr, progress=False)
+        after = evaluate(run, record=False)[s.metric]
+    finally: restore(run, state)
+    return dict(layer=layer, mask=mask, mode=mode, metric=s.metric, before=before, after=after, change=after - before)

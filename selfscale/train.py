@@ -13,11 +13,12 @@ from .settings import Settings, load_settings
 from .data import Dataset, load_data, resolve_device
 from . import model as _model
 from .model import MaskedFCN, hold_frozen_, reinit_mask, reset_adam, init_mask_
-from .metrics import get_loss, compute_metrics, better, shortfall
+from .metrics import get_loss, compute_metrics, better, shortfall, within
 
 # %% auto #0
-__all__ = ['PIXELS_PER_THREAD', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'Diverged', 'train', 'evaluate', 'reinit',
-           'revive', 'schedule_lr', 'train_scheduled', 'snapshot', 'restore', 'states_equal', 'fit']
+__all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'Diverged', 'train', 'evaluate',
+           'reinit', 'revive', 'schedule_lr', 'train_scheduled', 'snapshot', 'restore', 'states_equal', 'fit',
+           'NotLearned', 'trivial_scores', 'check_learned']
 
 # %% ../nbs/04_train.ipynb #0579bc6d
 @dataclass
@@ -200,3 +201,24 @@ def fit(run: Run, progress: bool = True, on_eval=None) -> dict:
         restore(run, best)
         run.history.append({'step': run.step, 'event': f'start {k + 1} of {s.starts} kept ({s.metric} {value:.4g})'})
     return train_scheduled(run, progress=progress, on_eval=on_eval)
+
+# %% ../nbs/04_train.ipynb #629781b3
+LEARNED = 0.2   # the best trivial output must fall short of the full net by more than this fraction of its metric
+
+class NotLearned(RuntimeError):
+    "The full net is no better than a trivial output: there is nothing to minimize."
+
+def trivial_scores(run: Run) -> dict:
+    "Validation `metric` of the constant outputs: all zeros, the training targets' mean, all ones."
+    x, y = run.data.eval_batch()
+    consts = {'all zeros': 0., 'the training mean': run.data.train_y.float().mean().item(), 'all ones': 1.}
+    score = lambda pred: {**compute_metrics(pred, y, run.data.binary), 'loss': run.loss_fn(pred, y).item()}[run.settings.metric]
+    return {name: score(torch.full_like(y, v)) for name, v in consts.items()}
+
+def check_learned(run: Run, e: dict):
+    "Refuse, with one line, a full net whose validation metric `e` is not clearly better than every trivial output."
+    s, scores = run.settings, trivial_scores(run)
+    name = min(scores, key=lambda k: shortfall(s.metric, scores[k], e[s.metric]))
+    if within(s.metric, scores[name], e[s.metric], LEARNED):
+        raise NotLearned(f"the full net did not learn {s.task}: {s.metric} {e[s.metric]:.4g} on validation, against "
+                         f"{scores[name]:.4g} for an output of {name}; train longer (steps), with another lr or seed")

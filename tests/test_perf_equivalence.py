@@ -8,8 +8,8 @@ from selfscale.data import load_data
 from selfscale.model import MaskedFCN, fast_paths, set_enabled, set_frozen, compact
 from selfscale.train import make_run, train, evaluate, fit
 from selfscale.strategies import ablation_losses
-from selfscale.minimize import minimize, export_model
-from selfscale.rundir import read_log
+from selfscale.minimize import minimize
+from selfscale.rundir import read_log, export_model
 
 
 @pytest.fixture(scope='module')
