@@ -101,14 +101,10 @@ def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
 # %% ../nbs/08_minimize.ipynb #8fdb8f44
 def _without(widths: list, layer: int) -> list: return widths[:layer] + widths[layer + 1:]
 
-def _dominated(widths: list, failed: list) -> bool:
-    "Is `widths` no wider, layer by layer, than a structure of the same depth that already failed?"
-    return any(len(f) == len(widths) and all(w <= v for w, v in zip(widths, f)) for f in failed)
-
 def next_change(run: Run, search: Search, strategy: str | None = None) -> dict | None:
     "The next change to try (masks ranked by `strategy`, default the settings'), or None when nothing is left."
     on, widths = run.model.enabled[:-1], run.model.structure()
-    layers = [l for l in range(len(widths)) if len(widths) > 1 and not _dominated(_without(widths, l), search.failed_structures)]
+    layers = [l for l in range(len(widths)) if len(widths) > 1 and _without(widths, l) not in search.failed_structures]
     if layers: return {'action': 'remove_layer', 'layer': max(layers, key=lambda l: widths[l])}
     cands = [(l, int(m)) for l, e in enumerate(on) if e.sum() > 1 for m in torch.nonzero(e).flatten()
              if [l, int(m)] not in search.failed]
