@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""selfscale's benchmark: every figure of issue 5 as a ratio of two things measured side by side in one run.
+"""selfscale's benchmark: every performance figure as a ratio of two things measured side by side in one run.
 
     python bench/bench.py            # the full table (about 6 minutes on 2 CPU cores)
     python bench/bench.py --quick    # the same table from fewer repetitions and 2,000 synthetic images (about 1 minute)
@@ -19,9 +19,9 @@ import cv2, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from selfscale.settings import load_settings
-from selfscale.data import load_data, get_task, embedded_images
+from selfscale.data import load_data, get_task, embedded_images, resolve_device
 from selfscale.model import MaskedFCN, compact, set_enabled, flops_per_pixel, fast_paths
-from selfscale.train import make_run, train, resolve_device
+from selfscale.train import make_run, train
 from selfscale.strategies import ablation_losses
 import selfscale.train
 
