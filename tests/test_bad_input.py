@@ -1,7 +1,7 @@
 """Bad names and values through the API (load_settings, make_run, train, minimize) and bad papermill parameter types:
 one line naming the parameter and what is allowed, before any work, and nothing in an existing out_dir is touched.
 (Image folders are tested in test_data.py, the notebook's bad values in test_papermill.py.)"""
-import os, subprocess, sys
+import subprocess, sys
 import pytest, torch
 import fastcore.test as fct
 from selfscale.minimize import minimize
@@ -102,7 +102,7 @@ def test_papermill_wrong_type(tmp_path, finished, param, value, reason):
     before = files(finished)
     p = subprocess.run([sys.executable, '-m', 'papermill', 'nbs/minimize.ipynb', str(tmp_path/'o.ipynb'), '--no-progress-bar',
                         '-p', 'preset', 'smoke', '-p', 'out_dir', str(finished), '-p', param, value],
-                       cwd=ROOT, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != 'IN_TEST'})
+                       cwd=ROOT, capture_output=True, text=True)
     assert p.returncode != 0
     assert reason in p.stderr, p.stderr[-2000:]
     fct.test_eq(files(finished), before)

@@ -1,8 +1,9 @@
 """A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium clicks a mask toggle and "train N steps",
 and the panel must show both changes. The screenshot is kept as `_out/browser/lab.png`."""
-import json, os, re, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, re, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
-import pytest
+import nbformat, pytest
+from papermill.parameterize import parameterize_notebook
 
 CHROMIUM = Path('/usr/bin/chromium')
 REPO = Path(__file__).resolve().parents[1]
@@ -32,15 +33,16 @@ def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float 
 
 @pytest.fixture
 def lab_url(tmp_path):
-    "JupyterLab serving a copy of lab.ipynb from `tmp_path`, with isolated settings and the smoke preset (IN_TEST)."
+    "JupyterLab serving a copy of lab.ipynb from `tmp_path`, its parameters set to the smoke preset, with isolated settings."
     root, home = tmp_path/'nbs', tmp_path/'home'
     root.mkdir(); home.mkdir()
-    shutil.copy(REPO/'nbs'/'lab.ipynb', root)
+    nb = nbformat.read(REPO/'nbs'/'lab.ipynb', as_version=4)
+    nbformat.write(parameterize_notebook(nb, {'preset': 'smoke'}), root/'lab.ipynb')
     quiet = home/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
     quiet.parent.mkdir(parents=True)
     quiet.write_text('{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')   # no news toast
     port = free_port()
-    env = dict(os.environ, IN_TEST='1', JUPYTER_CONFIG_DIR=str(home/'config'), JUPYTER_DATA_DIR=str(home/'data'),
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home/'config'), JUPYTER_DATA_DIR=str(home/'data'),
                JUPYTER_RUNTIME_DIR=str(home/'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home/'settings'),
                JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'), SELFSCALE_SETTINGS=str(REPO/'settings.ini'))
     log_path = tmp_path/'jupyter.log'

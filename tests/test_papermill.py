@@ -13,12 +13,6 @@ KEYS = {'task', 'strategy', 'seed', 'preset', 'initial_structure', 'final_struct
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 
 
-@pytest.fixture(autouse=True)
-def not_in_test(monkeypatch):
-    "The kernel inherits our environment: without IN_TEST the notebooks use the parameters they are given."
-    monkeypatch.delenv('IN_TEST', raising=False)
-
-
 def run_nb(name: str, tmp: Path, **params) -> Path:
     "Execute `nbs/name` with papermill from the repo root, its output notebook in `tmp` (outside nbs/); the out_dir."
     out = tmp/'out'

@@ -107,9 +107,8 @@ def test_other_experiment_is_refused_not_overwritten(finished, change):
     fct.test_eq(files(finished), before)
 
 
-def test_other_seed_is_refused_through_papermill(tmp_path, finished, monkeypatch):
+def test_other_seed_is_refused_through_papermill(tmp_path, finished):
     "The same through the main job: papermill stops with the reason, and the folder is as it was (no pictures added)."
-    monkeypatch.delenv('IN_TEST', raising=False)
     before = files(finished)
     with pytest.raises(pm.PapermillExecutionError, match=r'holds another experiment \(seed=0\)'):
         pm.execute_notebook(str(ROOT/'nbs/minimize.ipynb'), str(tmp_path/'o.ipynb'), kernel_name='python3', cwd=str(ROOT),
