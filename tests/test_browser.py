@@ -3,6 +3,7 @@ and the panel must show both changes. The screenshot is kept as `_out/browser/la
 import json, os, re, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import nbformat, pytest
+from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 CHROMIUM = Path('/usr/bin/chromium')
@@ -36,7 +37,7 @@ def lab_url(tmp_path):
     "JupyterLab serving a copy of lab.ipynb from `tmp_path`, its parameters set to the smoke preset, with isolated settings."
     root, home = tmp_path/'nbs', tmp_path/'home'
     root.mkdir(); home.mkdir()
-    nb = nbformat.read(REPO/'nbs'/'lab.ipynb', as_version=4)
+    nb = load_notebook_node(str(REPO/'nbs'/'lab.ipynb'))
     nbformat.write(parameterize_notebook(nb, {'preset': 'smoke'}), root/'lab.ipynb')
     quiet = home/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
     quiet.parent.mkdir(parents=True)

@@ -95,7 +95,7 @@ def test_compact_same_output_and_exportable(tmp_path):
 def test_minimize_same_decisions(data, tmp_path):
     def decisions(fast):
         with fast_paths(fast):
-            res = minimize(make_run(settings(strategy='ablation', steps=200), data), tmp_path/str(fast), max_trials=3,
+            res = minimize(make_run(settings(strategy='ablation'), data), tmp_path/str(fast), max_trials=3,
                            progress=False)
             return res['final_structure'], [(e['action'], e.get('mask'), e['kept']) for e in read_log(tmp_path/str(fast))]
     (a, log_a), (b, log_b) = decisions(True), decisions(False)
