@@ -92,7 +92,8 @@ def read_settings_file(path: Path, task: str, preset: str = 'default') -> dict:
     return vals
 
 # %% ../nbs/00_settings.ipynb #710fa457
-def load_settings(task: str | None = None, preset: str = 'default', path: str | os.PathLike | None = None, **overrides) -> Settings:
+def load_settings(task: str | None = None, preset: str = 'default', path: str | os.PathLike | None = None,
+                  **overrides) -> Settings:
     "Settings for `task` from settings.ini, then `preset`, then `overrides` (None values are ignored)."
     overrides = {k: v for k, v in overrides.items() if v is not None and v != ''}
     types = _field_types()
@@ -107,7 +108,8 @@ def load_settings(task: str | None = None, preset: str = 'default', path: str | 
 # %% ../nbs/00_settings.ipynb #e32e92ef
 def check_settings(s: Settings) -> Settings:
     "Refuse impossible values with one line naming the setting; return `s` unchanged."
-    if not s.widths or any(w <= 0 for w in s.widths): raise ValueError(f"widths must be positive integers, got {s.widths}")
+    if not s.widths or any(w <= 0 for w in s.widths):
+        raise ValueError(f"widths must be positive integers, got {s.widths}")
     for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'burst_steps', 'burst_rounds',
               'starts', 'noise_bursts', 'n_eval'):
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")

@@ -143,7 +143,8 @@ def plot_side_by_side(x, target, outputs: dict[str, torch.Tensor], max_rows: int
     cols = {'input': x, 'target': target, **outputs}
     imgs = {k: _np(v).reshape(-1, *v.shape[-2:])[:max_rows] for k, v in cols.items()}
     for k, v in imgs.items():
-        if v.shape != imgs['input'].shape: raise ValueError(f"{k}: {v.shape} images×H×W, but the input is {imgs['input'].shape}")
+        if v.shape != imgs['input'].shape:
+            raise ValueError(f"{k}: {v.shape} images×H×W, but the input is {imgs['input'].shape}")
     n = len(imgs['input'])
     fig, axs = _grid(n, len(imgs), size=2.2)
     for j, (name, ims) in enumerate(imgs.items()):
