@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 import cv2, numpy as np, skimage.data, torch
 from tqdm.auto import tqdm
-from .tasks import Task, TASKS, register_task, get_task, sobel, canny, threshold, to_uint8
+from .tasks import Task, TASKS, register_task, get_task, sobel, canny, threshold, to_uint8  # noqa: F401
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'find_images', 'to_gray', 'read_gray', 'centre_crop',

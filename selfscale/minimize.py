@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_minimize.ipynb #7cdf8a1a
 from __future__ import annotations
-import json, math, os, statistics, time
+import math, os, statistics, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
@@ -14,7 +14,7 @@ from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pix
 from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
 from .train import (Run, Diverged, train, evaluate, snapshot, restore, make_run, make_optimizer, fit,
                              check_learned)
-from .rundir import (atomic_write, save_checkpoint, save_state, load_state, check_fresh,
+from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy
 
@@ -222,8 +222,6 @@ def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:
     return accepted, search
 
 # %% ../nbs/08_minimize.ipynb #e0d78c80
-def _write_json(path: Path, obj): atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
-
 def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | None = None,
              max_trials: int | None = None, time_budget: float | None = None, progress: bool = True) -> dict:
     "Find the smallest net that stays within tolerance of the full one; the result (also written to `out_dir`)."
@@ -236,7 +234,7 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
     with lock_run_folder(out) if out else nullcontext():
         if out: clean_temps(out)
         accepted, search = resume_or_start(run, out, progress)
-        if out: _write_json(out/'split.json', run.data.names)
+        if out: write_json(out/'split.json', run.data.names)
         start, trials = time.time(), 0
         bar = tqdm(desc=f'minimize {run.settings.task} ({run.settings.strategy})', disable=not progress)
         while not search.done and (max_trials is None or trials < max_trials) and \
@@ -254,7 +252,7 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
         bar.close()
         res = result(run, search, verify(run, search) if search.done and run.settings.verify else None)
         if out:
-            _write_json(out/'result.json', res)
+            write_json(out/'result.json', res)
             export_model(run, out/'model.pt2')
     return res
 

@@ -16,9 +16,9 @@ from .model import compact
 from .train import Run, snapshot, restore, make_run
 
 # %% auto #0
-__all__ = ['CheckpointError', 'atomic_write', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'verify_checkpoint',
-           'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh', 'clean_temps', 'append_log',
-           'read_log', 'lock_run_folder', 'export_model']
+__all__ = ['CheckpointError', 'atomic_write', 'write_json', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
+           'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh',
+           'clean_temps', 'append_log', 'read_log', 'lock_run_folder', 'export_model']
 
 # %% ../nbs/07_rundir.ipynb #5f15e763
 class CheckpointError(ValueError):
@@ -38,6 +38,10 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     try: os.fsync(dir_fd)
     finally: os.close(dir_fd)
     return path
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    "Write `obj` to `path` as indented JSON, atomically."
+    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
 # %% ../nbs/07_rundir.ipynb #23129fde
 def save_checkpoint(run: Run, path: str | os.PathLike) -> Path:

@@ -21,6 +21,7 @@ from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import HIGHER_IS_BETTER, better, pass_line, within
 from .train import Diverged, make_run, fit, evaluate
 from .minimize import burst, minimize
+from .rundir import write_json
 from .strategies import get_strategy
 
 # %% auto #0
@@ -243,7 +244,7 @@ def oracle(settings: Settings, seeds: int | list = 3, out_dir: str | os.PathLike
         have = _oracle_trials(out/'tune', s)
     o = {**oracle_table(s, seeds, have), 'seconds': round(time.time() - t0),
          'train_seconds': round(sum(r.get('time_total_s', 0) for r in have.values()), 1)}
-    (out/'oracle.json').write_text(json.dumps(o, indent=1))
+    write_json(out/'oracle.json', o)
     plot_oracle(o).savefig(out/'oracle.png', dpi=100)
     return o
 
@@ -294,5 +295,5 @@ def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out
                         progress=progress)
     have = done()
     rows = [have[n, k] for n in strategies for k in seeds]
-    (out/'sweep.json').write_text(json.dumps({'rows': rows, 'summary': summarize(rows)}, indent=1))
+    write_json(out/'sweep.json', {'rows': rows, 'summary': summarize(rows)})
     return rows
