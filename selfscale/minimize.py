@@ -10,28 +10,23 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
-from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pixel, reset_adam
+from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pixel
 from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
-from .train import (Run, Diverged, train, evaluate, snapshot, restore, make_run, make_optimizer, fit,
+from .train import (Run, Diverged, evaluate, polish, snapshot, restore, make_run, make_optimizer, fit,
                              check_learned)
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'next_change', 'record', 'turn',
-           'describe', 'removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize',
-           'compare_strategies']
+__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'dominated', 'next_change',
+           'record', 'turn', 'describe', 'removed_matrix', 'verify', 'result', 'check_run', 'start_search',
+           'resume_or_start', 'minimize', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
-def burst(run: Run, steps: int | None = None, pieces: int = 8) -> dict:
-    "Reset Adam, train a burst whose learning rate falls from `burst_lr` to near 0 (cosine), evaluate (not recorded)."
-    s = run.settings
-    steps = steps or s.burst_steps
-    reset_adam(run.optimizer)
-    bounds = [round(steps * i / pieces) for i in range(pieces + 1)]
-    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
-        if b > a: train(run, b - a, lr=s.burst_lr * 0.5 * (1 + math.cos(math.pi * (i + 0.5) / pieces)), progress=False)
+def burst(run: Run) -> dict:
+    "One polish round (L-BFGS on a fresh batch), then the validation metrics (not recorded)."
+    polish(run)
     return evaluate(run, record=False)
 
 def reseeded_bursts(run: Run, start: dict, n: int, tag: int) -> list:
@@ -102,10 +97,15 @@ def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
 # %% ../nbs/08_minimize.ipynb #8fdb8f44
 def _without(widths: list, layer: int) -> list: return widths[:layer] + widths[layer + 1:]
 
+def dominated(widths: list, failed: list) -> bool:
+    "Is `widths` as deep as a structure in `failed` and nowhere wider?"
+    return any(len(f) == len(widths) and all(w <= v for w, v in zip(widths, f)) for f in failed)
+
 def next_change(run: Run, search: Search, strategy: str | None = None) -> dict | None:
     "The next change to try (masks ranked by `strategy`, default the settings'), or None when nothing is left."
     on, widths = run.model.enabled[:-1], run.model.structure()
-    layers = [l for l in range(len(widths)) if len(widths) > 1 and _without(widths, l) not in search.failed_structures]
+    layers = [l for l in range(len(widths))
+              if len(widths) > 1 and not dominated(_without(widths, l), search.failed_structures)]
     if layers: return {'action': 'remove_layer', 'layer': max(layers, key=lambda l: widths[l])}
     cands = [(l, int(m)) for l, e in enumerate(on) if e.sum() > 1 for m in torch.nonzero(e).flatten()
              if [l, int(m)] not in search.failed]
@@ -198,7 +198,7 @@ def start_search(run: Run) -> tuple:
         test = evaluate(run, record=False, part='test')
         controls += reseeded_bursts(run, accepted, s.noise_bursts, tag=-1)
     except Diverged as e:
-        raise Diverged(f"a control burst of the full net diverged ({e}); lower burst_lr (now {s.burst_lr})") from None
+        raise Diverged(f"a control burst of the full net diverged ({e}); the net is unstable: try another seed (now {s.seed})") from None
     restore(run, accepted)
     values = [c[s.metric] for c in controls]
     reference = {k: statistics.fmean(c[k] for c in controls) for k in _scalars(controls[0])}

@@ -65,8 +65,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
     return restore(make_run(s, data), state)
 
 # %% ../nbs/07_rundir.ipynb #4877b698
-_IDENTITY = ('task', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss', 'preset', 'burst_steps',
-             'burst_lr', 'burst_rounds')
+_IDENTITY = ('task', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss', 'preset', 'steps',
+             'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps', 'probe_lr')
 _WRITTEN = ('start.pt', 'state.pt', 'decisions.jsonl', 'result.json', 'model.pt2')
 
 def verify_checkpoint(path: Path) -> Path:

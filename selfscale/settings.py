@@ -27,14 +27,17 @@ class Settings:
     n_eval: int = 3            # images held out for validation, and as many for test
     lr: float = 3e-3           # peak Adam learning rate of the first training (warm-up, then cosine to zero)
     loss: str = 'l2'
-    steps: int = 3000          # step budget of the first training
-    starts: int = 3            # initializations tried briefly before the first training keeps the best
+    steps: int = 300           # Adam steps of each start of the first training (warm-up, then cosine to zero)
+    starts: int = 3            # initializations tried; the best start is then polished by L-BFGS
+    rounds: int = 10           # L-BFGS polish rounds of the first training, each on a fresh batch (0: Adam only)
+    polish_iters: int = 100    # L-BFGS iterations of one polish round (a burst is one round)
+    polish_batch: int = 128    # training patches of one polish round
     eval_every: int = 100
     patience: int = 5          # evaluations without improvement of the smoothed metric before the schedule closes
     min_steps: int = 600       # steps before stagnation may close it (soft F1 sits on a plateau for the first ~1000)
-    burst_steps: int = 300     # length of the short bursts after an alteration
-    burst_lr: float = 2e-3
-    burst_rounds: int = 3      # bursts a trial may take to come back within tolerance
+    burst_rounds: int = 3      # bursts (polish rounds) a trial may take to come back within tolerance
+    probe_steps: int = 300     # Adam steps of a probe strategy's short training
+    probe_lr: float = 2e-3
     noise_bursts: int = 3      # control bursts of the full net, with other batch seeds, that measure the noise
     metric: str = 'psnr'       # metric the keep-or-revert decision compares
     tolerance: float = 0.02    # allowed relative loss of `metric`
@@ -110,15 +113,15 @@ def check_settings(s: Settings) -> Settings:
     "Refuse impossible values with one line naming the setting; return `s` unchanged."
     if not s.widths or any(w <= 0 for w in s.widths):
         raise ValueError(f"widths must be positive integers, got {s.widths}")
-    for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'burst_steps', 'burst_rounds',
-              'starts', 'noise_bursts', 'n_eval'):
+    for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'probe_steps', 'burst_rounds',
+              'starts', 'noise_bursts', 'n_eval', 'polish_iters', 'polish_batch'):
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")
     if s.kernel % 2 == 0: raise ValueError(f"kernel must be odd (same padding), got {s.kernel}")
     if s.patch > s.crop: raise ValueError(f"patch ({s.patch}) must not exceed crop ({s.crop})")
-    for k in ('seed', 'min_steps', 'verify'):
+    for k in ('seed', 'min_steps', 'verify', 'rounds'):
         if getattr(s, k) < 0: raise ValueError(f"{k} must be a non-negative integer, got {getattr(s, k)}")
     if s.seed >= 2 ** 63: raise ValueError(f"seed must be below 2**63, got {s.seed}")
     if not 0 <= s.tolerance < math.inf: raise ValueError(f"tolerance must be >= 0 and finite, got {s.tolerance}")
-    if not (0 < s.lr < math.inf and 0 < s.burst_lr < math.inf):
-        raise ValueError(f"lr and burst_lr must be positive numbers, got {s.lr}, {s.burst_lr}")
+    if not (0 < s.lr < math.inf and 0 < s.probe_lr < math.inf):
+        raise ValueError(f"lr and probe_lr must be positive numbers, got {s.lr}, {s.probe_lr}")
     return s

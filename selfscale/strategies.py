@@ -180,7 +180,7 @@ def probe(run: Run, layer: int, mask: int, mode: str = 'disabled', steps: int | 
             for frozen in run.model.frozen: frozen.fill_(mode == 'others_frozen')
             run.model.frozen[layer][mask] = mode == 'disabled_frozen'
         reset_adam(run.optimizer)
-        train(run, steps or s.burst_steps, lr=s.burst_lr, progress=False)
+        train(run, steps or s.probe_steps, lr=s.probe_lr, progress=False)
         after = evaluate(run, record=False)[s.metric]
     finally: restore(run, state)
     return dict(layer=layer, mask=mask, mode=mode, metric=s.metric, before=before, after=after, change=after - before)

@@ -73,9 +73,8 @@ class OracleScheduler(ASHAScheduler):
     "ASHA on the validation metric, primed with the full net's curves, that stops what cannot be the smallest."
     def __init__(self, s: Settings, full_curves: list, reference: float, seeds: int, finals: tuple = (),
                  reduction_factor: float = 3):
-        evals = math.ceil(s.steps / s.eval_every)
         super().__init__(time_attr='evals', metric='val', mode='max' if HIGHER_IS_BETTER[s.metric] else 'min',
-                         max_t=evals + 1, grace_period=min(evals, max(1, math.ceil(s.min_steps / s.eval_every))),
+                         max_t=s.rounds + 1, grace_period=max(1, s.rounds // 3),
                          reduction_factor=reduction_factor)
         self.s, self.reference, self.seeds, self.bound, self.finals = s, reference, seeds, math.inf, {}
         self.curve = [_mean([c[min(k, len(c) - 1)] for c in full_curves]) for k in range(max(map(len, full_curves)))]

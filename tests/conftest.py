@@ -1,18 +1,10 @@
-"Shared helpers of the integration tests."
-import hashlib
+"Fixtures shared by the integration tests."
 from pathlib import Path
 import pytest
 from selfscale.minimize import minimize
 from selfscale.settings import load_settings
 from selfscale.train import make_run
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = dict(preset='smoke', device='cpu', seed=0)
-
-
-def files(root: Path) -> dict:
-    "Every file under `root` (relative path → sha256)."
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob('*') if p.is_file()}
+from tests.common import SMOKE
 
 
 @pytest.fixture(scope='module')

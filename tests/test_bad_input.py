@@ -8,7 +8,7 @@ from selfscale.minimize import minimize
 from selfscale.settings import load_settings
 from selfscale.train import make_run, resolve_device, train
 
-from conftest import ROOT, SMOKE, files
+from tests.common import ROOT, SMOKE, files
 STRATEGIES = ('ablation, cosine_abs_max, cosine_abs_mean, cosine_max, cosine_mean, magnitude_l1, magnitude_l2, '
               'mean_activation, random, sequential, taylor')
 

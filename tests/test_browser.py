@@ -5,10 +5,10 @@ from pathlib import Path
 import nbformat, pytest
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+from tests.common import ROOT
 
 CHROMIUM = Path('/usr/bin/chromium')
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO/'_out'/'browser'
+ARTIFACTS = ROOT/'_out'/'browser'
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync']
 
@@ -37,7 +37,7 @@ def lab_url(tmp_path):
     "JupyterLab serving a copy of lab.ipynb from `tmp_path`, its parameters set to the smoke preset, with isolated settings."
     root, home = tmp_path/'nbs', tmp_path/'home'
     root.mkdir(); home.mkdir()
-    nb = load_notebook_node(str(REPO/'nbs'/'lab.ipynb'))
+    nb = load_notebook_node(str(ROOT/'nbs'/'lab.ipynb'))
     nbformat.write(parameterize_notebook(nb, {'preset': 'smoke'}), root/'lab.ipynb')
     quiet = home/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
     quiet.parent.mkdir(parents=True)
@@ -45,7 +45,7 @@ def lab_url(tmp_path):
     port = free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home/'config'), JUPYTER_DATA_DIR=str(home/'data'),
                JUPYTER_RUNTIME_DIR=str(home/'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home/'settings'),
-               JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'), SELFSCALE_SETTINGS=str(REPO/'settings.ini'))
+               JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'), SELFSCALE_SETTINGS=str(ROOT/'settings.ini'))
     log_path = tmp_path/'jupyter.log'
     log = open(log_path, 'w')
     proc = subprocess.Popen([sys.executable, '-m', 'jupyter', 'lab', '--no-browser', '--ServerApp.ip=127.0.0.1',

@@ -8,9 +8,9 @@ import selfscale.metrics as metrics
 from selfscale.minimize import minimize, Search
 from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_state, load_state
 from selfscale.settings import load_settings
-from selfscale.train import Diverged, make_run, snapshot, train, train_scheduled
+from selfscale.train import Diverged, fit, make_run, snapshot, train
 
-SMOKE = dict(preset='smoke', device='cpu', seed=0)
+from tests.common import SMOKE
 
 # The job the faulted tests run: a smoke-sized sobel minimization into argv[1]. Two environment variables make the
 # process kill itself at an exact point: CRASH_STATE_WRITE=n in the middle of its n-th write of state.pt (half the bytes
@@ -131,7 +131,7 @@ def test_killed_run_ends_like_an_uninterrupted_one(tmp_path):
 @pytest.fixture()
 def nan_when_disabled(monkeypatch):
     "The l2 loss becomes NaN whenever mask 0.0 of the returned run is disabled."
-    run = make_run(load_settings('sobel', strategy='sequential', **SMOKE)); train_scheduled(run, progress=False)
+    run = make_run(load_settings('sobel', strategy='sequential', **SMOKE)); fit(run, progress=False)
     l2 = metrics.LOSSES['l2']
     monkeypatch.setitem(metrics.LOSSES, 'l2', lambda p, y: l2(p, y) * (1 if run.model.enabled[0][0] else math.nan))
     return run
@@ -149,11 +149,11 @@ def test_diverged_burst_is_reverted_and_reported(tmp_path, nan_when_disabled):
 
 
 def test_diverging_control_burst_stops_the_run(tmp_path, monkeypatch):
-    "When even the unaltered net diverges in a burst, the run stops with one line saying what to lower."
-    run = make_run(load_settings('sobel', **SMOKE)); train_scheduled(run, progress=False)
+    "When even the unaltered net diverges in a burst, the run stops with one line saying what to try."
+    run = make_run(load_settings('sobel', **SMOKE)); fit(run, progress=False)
     l2 = metrics.LOSSES['l2']
     monkeypatch.setitem(metrics.LOSSES, 'l2', lambda p, y: l2(p, y) * (math.nan if torch.is_grad_enabled() else 1))
-    with pytest.raises(Diverged, match=r'control burst of the full net diverged .*; lower burst_lr \(now 0.002\)'):
+    with pytest.raises(Diverged, match=r'control burst of the full net diverged .*; the net is unstable: try another seed \(now 0\)'):
         minimize(run, tmp_path, progress=False)
 
 

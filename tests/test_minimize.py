@@ -9,7 +9,7 @@ from selfscale.model import MaskedFCN
 from selfscale.settings import load_settings
 from selfscale.train import make_run
 
-SMOKE = dict(preset='smoke', device='cpu')
+from tests.common import SMOKE
 
 
 def test_sobel_ends_strictly_smaller_within_tolerance(tmp_path):
@@ -49,8 +49,9 @@ def test_planted_teacher_is_found(tmp_path, strategies):
     def target(img: np.ndarray) -> np.ndarray:
         with torch.no_grad(): return teacher(torch.from_numpy(img)[None, None]).clamp(0, 1)[0, 0].numpy()
     register_task('planted', target)
-    s = load_settings('planted', device='cpu', crop=96, patch=32, batch=16, loss='l2', metric='psnr', steps=1500, starts=1,
-                      eval_every=50, patience=4, min_steps=300, burst_steps=100, burst_lr=2e-3, tolerance=0.03, verify=0)
+    s = load_settings('planted', device='cpu', crop=96, patch=32, batch=16, loss='l2', metric='psnr', steps=300, starts=1,
+                      eval_every=50, patience=4, min_steps=300, rounds=3, polish_iters=50, polish_batch=32, tolerance=0.03,
+                      verify=0)
     try: rows = compare_strategies(make_run(s), strategies, tmp_path, progress=False)
     finally: del TASKS['planted']
     for row in rows:

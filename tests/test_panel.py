@@ -3,22 +3,23 @@ import pytest
 import fastcore.test as fct
 import selfscale.panel as panel
 from selfscale.settings import load_settings
-from selfscale.train import make_run, train_scheduled, snapshot, restore, states_equal
+from selfscale.train import fit, make_run, snapshot, restore, states_equal
 from selfscale.minimize import apply_change, minimize
 from selfscale.rundir import read_log
 from selfscale.panel import Lab
 
-SMOKE = load_settings('sobel', preset='smoke', device='cpu')
+from tests.common import SMOKE
+SMOKE_SOBEL = load_settings('sobel', **SMOKE)
 
 @pytest.fixture(scope='module')
 def trained():
-    run = make_run(SMOKE); train_scheduled(run, progress=False)
+    run = make_run(SMOKE_SOBEL); fit(run, progress=False)
     return run.data, snapshot(run)
 
 @pytest.fixture
 def lab(trained):
     data, state = trained
-    return Lab(restore(make_run(SMOKE, data=data), state), progress=False, max_trials=2)
+    return Lab(restore(make_run(SMOKE_SOBEL, data=data), state), progress=False, max_trials=2)
 
 def test_controls_are_disabled_while_the_kernel_works(lab, monkeypatch):
     seen = []
@@ -29,10 +30,10 @@ def test_controls_are_disabled_while_the_kernel_works(lab, monkeypatch):
 
 def test_automatic_step_makes_the_decision_minimize_makes(lab, trained, tmp_path):
     "The panel's step and the loop call the same turn: from the same state, the same first decision."
-    lab.strategy.value = SMOKE.strategy
+    lab.strategy.value = SMOKE_SOBEL.strategy
     lab.step_button.click()
     data, state = trained
-    minimize(restore(make_run(SMOKE, data=data), state), tmp_path, max_trials=1, progress=False)
+    minimize(restore(make_run(SMOKE_SOBEL, data=data), state), tmp_path, max_trials=1, progress=False)
     strip = lambda e: {k: v for k, v in e.items() if k != 'seconds'}
     fct.test_eq(strip(lab.decisions[0]), strip(read_log(tmp_path)[0]))
     assert 'vs threshold' in lab.status.value
@@ -66,4 +67,4 @@ def test_displays_its_widget(lab, monkeypatch):
 
 def test_refuses_an_unknown_budget(trained):
     with pytest.raises(ValueError, match=r"unknown budget \['steps'\]; allowed: max_trials, time_budget, target"):
-        Lab(make_run(SMOKE, data=trained[0]), steps=3)
+        Lab(make_run(SMOKE_SOBEL, data=trained[0]), steps=3)

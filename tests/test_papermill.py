@@ -4,8 +4,8 @@ from pathlib import Path
 import papermill as pm
 import pytest, torch
 import fastcore.test as fct
+from tests.common import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {'task', 'data_dir', 'out_dir', 'widths', 'strategy', 'tolerance', 'seed', 'device', 'preset', 'max_trials',
           'verify', 'oracle'}
 KEYS = {'task', 'strategy', 'seed', 'preset', 'initial_structure', 'final_structure', 'removed', 'metrics_initial',

