@@ -10,8 +10,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['FAST', 'init_mask_', 'fast_paths', 'fast_layout', 'masked_weights', 'masked_conv', 'activate', 'MaskedFCN',
-           'set_enabled', 'set_frozen', 'reinit_mask', 'hold_frozen_', 'reset_adam', 'n_params', 'flops_per_pixel',
-           'compact', 'remove_layer']
+           'set_enabled', 'set_frozen', 'reinit_mask', 'n_params', 'flops_per_pixel', 'compact', 'remove_layer']
 
 # %% ../nbs/02_model.ipynb #e7a1a53b
 def init_mask_(conv: nn.Conv2d, masks=slice(None), generator: torch.Generator | None = None):
@@ -103,26 +102,6 @@ def set_frozen(model: MaskedFCN, layer: int, mask: int, on: bool = True):
 def reinit_mask(model: MaskedFCN, layer: int, mask: int, generator: torch.Generator | None = None):
     "Fresh truncated-normal weights and bias for one mask."
     init_mask_(model.convs[layer], mask, generator)
-
-# %% ../nbs/02_model.ipynb #d1c1737f
-def _mask_params(model: MaskedFCN, layer: int) -> tuple: return model.convs[layer].weight, model.convs[layer].bias
-
-def hold_frozen_(model: MaskedFCN, optimizer: torch.optim.Optimizer):
-    "Zero gradients and Adam's first moment of frozen masks; call between `backward()` and `step()`."
-    for layer, frozen in enumerate(model.frozen):
-        keep = (~frozen).to(model.convs[layer].weight.dtype)
-        for p in _mask_params(model, layer):
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            if p.grad is not None: p.grad.mul_(keep.view(shape))
-            if 'exp_avg' in optimizer.state.get(p, {}): optimizer.state[p]['exp_avg'].mul_(keep.view(shape))
-
-def reset_adam(optimizer: torch.optim.Optimizer, model: MaskedFCN | None = None, layer: int | None = None,
-               mask: int | None = None):
-    "Forget Adam's moments: everywhere, or only for mask `mask` of layer `layer` (the layer shares its step count)."
-    if layer is None: return optimizer.state.clear()
-    for p in _mask_params(model, layer):
-        for k in ('exp_avg', 'exp_avg_sq'):
-            if k in optimizer.state.get(p, {}): optimizer.state[p][k][mask] = 0
 
 # %% ../nbs/02_model.ipynb #81f00ba6
 def _live_channels(model: MaskedFCN) -> list:

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
-from .model import set_enabled, set_frozen, reinit_mask, reset_adam, n_params, flops_per_pixel
-from .train import Run, train, evaluate, snapshot, restore
+from .model import set_enabled, set_frozen, reinit_mask, n_params, flops_per_pixel
+from .train import Run, train, evaluate, snapshot, restore, reset_adam
 from .viz import plot_history, plot_masks
 from .strategies import STRATEGIES
 from .minimize import start_search, turn, describe, compare_strategies

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Callable
 import numpy as np
 import torch, torch.nn.functional as F
-from .model import MaskedFCN, masked_conv, masked_weights, fast_layout, set_enabled, reset_adam
-from .train import Run, train, evaluate, snapshot, restore
+from .model import MaskedFCN, masked_conv, masked_weights, fast_layout, set_enabled
+from .train import Run, train, evaluate, snapshot, restore, reset_adam
 
 # %% auto #0
 __all__ = ['Candidate', 'STRATEGIES', 'PROBES', 'register_strategy', 'get_strategy', 'rank_by', 'sequential', 'random_order',

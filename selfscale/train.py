@@ -12,13 +12,13 @@ from tqdm.auto import tqdm
 from .settings import Settings, load_settings
 from .data import Dataset, load_data, resolve_device
 from . import model as _model
-from .model import MaskedFCN, hold_frozen_, reinit_mask, reset_adam, init_mask_
+from .model import MaskedFCN, reinit_mask, init_mask_
 from .metrics import get_loss, compute_metrics, better, shortfall, within
 
 # %% auto #0
-__all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'Diverged', 'train', 'evaluate',
-           'reinit', 'revive', 'schedule_lr', 'train_scheduled', 'snapshot', 'restore', 'states_equal', 'polish', 'fit',
-           'NotLearned', 'trivial_scores', 'check_learned']
+__all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
+           'Diverged', 'train', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled', 'snapshot', 'restore',
+           'states_equal', 'polish', 'fit', 'NotLearned', 'trivial_scores', 'check_learned']
 
 # %% ../nbs/04_train.ipynb #0579bc6d
 @dataclass
@@ -62,6 +62,26 @@ def threads_for(pixels: int):
     try: yield
     finally:
         if want != n: torch.set_num_threads(n)
+
+# %% ../nbs/04_train.ipynb #d1c1737f
+def _mask_params(model: MaskedFCN, layer: int) -> tuple: return model.convs[layer].weight, model.convs[layer].bias
+
+def hold_frozen_(model: MaskedFCN, optimizer: torch.optim.Optimizer):
+    "Zero gradients and Adam's first moment of frozen masks; call between `backward()` and `step()`."
+    for layer, frozen in enumerate(model.frozen):
+        keep = (~frozen).to(model.convs[layer].weight.dtype)
+        for p in _mask_params(model, layer):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            if p.grad is not None: p.grad.mul_(keep.view(shape))
+            if 'exp_avg' in optimizer.state.get(p, {}): optimizer.state[p]['exp_avg'].mul_(keep.view(shape))
+
+def reset_adam(optimizer: torch.optim.Optimizer, model: MaskedFCN | None = None, layer: int | None = None,
+               mask: int | None = None):
+    "Forget Adam's moments: everywhere, or only for mask `mask` of layer `layer` (the layer shares its step count)."
+    if layer is None: return optimizer.state.clear()
+    for p in _mask_params(model, layer):
+        for k in ('exp_avg', 'exp_avg_sq'):
+            if k in optimizer.state.get(p, {}): optimizer.state[p][k][mask] = 0
 
 # %% ../nbs/04_train.ipynb #5cfbbf74
 class Diverged(RuntimeError):
