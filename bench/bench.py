@@ -23,6 +23,7 @@ from selfscale.data import load_data, get_task, embedded_images, resolve_device
 from selfscale.model import MaskedFCN, compact, set_enabled, flops_per_pixel, fast_paths
 from selfscale.train import make_run, train
 from selfscale.strategies import ablation_losses
+from selfscale.viz import markdown_table
 import selfscale.train
 
 TASK = 'sobel'
@@ -43,10 +44,9 @@ def fmt_ratio(r: float) -> str: return f'{r:.2f}×' if r >= 0.995 or r == 0 else
 
 def table(rows: list[Row]) -> str:
     "The rows as a Markdown table."
-    head = '| figure | ours | baseline | ratio | goal | met? |\n|---|---|---|---|---|---|\n'
     mark = {True: 'yes', False: '**no**', None: '—'}
-    return head + ''.join(f'| {r.figure} | {r.ours} | {r.baseline} | {fmt_ratio(r.ratio)} | {r.goal} | {mark[r.met]} |\n'
-                          for r in rows)
+    return markdown_table(['figure', 'ours', 'baseline', 'ratio', 'goal', 'met?'],
+                          [[r.figure, r.ours, r.baseline, fmt_ratio(r.ratio), r.goal, mark[r.met]] for r in rows])
 
 # ---------------------------------------------------------------------------------------------------------------- timing
 def sync(device: torch.device):

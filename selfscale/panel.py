@@ -11,7 +11,7 @@ from IPython.display import display
 from matplotlib.figure import Figure
 from .model import set_enabled, set_frozen, reinit_mask, n_params, flops_per_pixel
 from .train import Run, train, evaluate, snapshot, restore, reset_adam
-from .viz import plot_history, plot_masks
+from .viz import plot_history, plot_masks, html_table
 from .strategies import STRATEGIES
 from .minimize import start_search, turn, describe, compare_strategies
 
@@ -33,15 +33,10 @@ def plot_curves(history: list, metric: str) -> Figure:
 # %% ../nbs/10_panel.ipynb #64460c99
 _COLUMNS = ('who', 'structure', 'parameters', 'flops', 'metric', 'decisions', 'seconds')
 
-def _cell(v) -> str: return f'{v:.4g}' if isinstance(v, float) else html.escape(str(v))
-
-_PAD = 'style="padding:2px 12px 2px 0; text-align:left"'
-
 def table_html(rows: list, metric: str) -> str:
-    "An HTML table of result rows (dicts with the keys of `_COLUMNS`; missing values are left blank)."
-    head = ''.join(f'<th {_PAD}>{metric if c == "metric" else c}</th>' for c in _COLUMNS)
-    body = ''.join('<tr>' + ''.join(f'<td {_PAD}>{_cell(r.get(c, ""))}</td>' for c in _COLUMNS) + '</tr>' for r in rows)
-    return f'<table class="selfscale-results"><tr>{head}</tr>{body}</table>'
+    "The results table: one row per dict (keys of `_COLUMNS`; missing values are left blank)."
+    return html_table([metric if c == 'metric' else c for c in _COLUMNS], [[r.get(c, '') for c in _COLUMNS] for r in rows],
+                      css='selfscale-results')
 
 # %% ../nbs/10_panel.ipynb #0ffa1206
 class MaskGrid:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_viz.ipynb #e9bb4a34
 from __future__ import annotations
-import math, numbers, os
+import html, math, numbers, os
 from pathlib import Path
 import cv2
 import numpy as np
@@ -15,7 +15,7 @@ from .model import MaskedFCN
 
 # %% auto #0
 __all__ = ['LOG_SCALE', 'signed_rgb', 'save_png', 'plot_masks', 'plot_activations', 'plot_history', 'plot_side_by_side',
-           'markdown_table']
+           'markdown_table', 'html_table']
 
 # %% ../nbs/05_viz.ipynb #b84a70a4
 def _np(a) -> np.ndarray:
@@ -159,3 +159,10 @@ def markdown_table(header: list, rows: list) -> str:
     "A Markdown table of `rows` (lists of values) under `header`; floats to four significant digits."
     lines = [header, ['---'] * len(header), *([_cell(v) for v in r] for r in rows)]
     return '\n'.join('| ' + ' | '.join(map(str, line)) + ' |' for line in lines)
+
+_PAD = 'style="padding:2px 12px 2px 0; text-align:left"'
+
+def html_table(header: list, rows: list, css: str = 'selfscale-table') -> str:
+    "An HTML table (class `css`) of `rows` under `header`, text escaped; floats to four significant digits."
+    line = lambda cells, tag: '<tr>' + ''.join(f'<{tag} {_PAD}>{html.escape(_cell(v))}</{tag}>' for v in cells) + '</tr>'
+    return f'<table class="{css}">' + line(header, 'th') + ''.join(line(r, 'td') for r in rows) + '</table>'
