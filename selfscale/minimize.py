@@ -14,7 +14,7 @@ from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pix
 from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
 from .train import (Run, Diverged, evaluate, polish, snapshot, restore, make_run, make_optimizer, fit,
                              check_learned)
-from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh,
+from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy
 
@@ -229,7 +229,7 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
     if not (max_trials is None or (isinstance(max_trials, int) and max_trials >= 0)):
         raise ValueError(f"max_trials must be a non-negative integer or None, got {max_trials!r}")
     check_run(run)
-    if out and out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
+    if out: check_out_dir(out, run.settings.data_dir)
     if out: out.mkdir(parents=True, exist_ok=True)
     with lock_run_folder(out) if out else nullcontext():
         if out: clean_temps(out)

@@ -17,8 +17,8 @@ from .train import Run, snapshot, restore, make_run
 
 # %% auto #0
 __all__ = ['CheckpointError', 'atomic_write', 'write_json', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
-           'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh',
-           'clean_temps', 'append_log', 'read_log', 'lock_run_folder', 'export_model']
+           'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_out_dir',
+           'check_fresh', 'clean_temps', 'append_log', 'read_log', 'lock_run_folder', 'export_model']
 
 # %% ../nbs/07_rundir.ipynb #5f15e763
 class CheckpointError(ValueError):
@@ -65,8 +65,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
     return restore(make_run(s, data), state)
 
 # %% ../nbs/07_rundir.ipynb #4877b698
-_IDENTITY = ('task', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss', 'preset', 'steps',
-             'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps', 'probe_lr')
+_IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss',
+             'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps', 'probe_lr')
 _WRITTEN = ('start.pt', 'state.pt', 'decisions.jsonl', 'result.json', 'model.pt2')
 
 def verify_checkpoint(path: Path) -> Path:
@@ -86,13 +86,19 @@ def save_state(out: Path, accepted: dict, search: dict):
     if (out/'state.pt').exists(): os.replace(out/'state.pt', out/'state.prev.pt')
     atomic_write(out/'state.pt', lambda f: torch.save(state, f))
 
+def _run_state(path: Path) -> dict:
+    "The state in checkpoint `path`, refused unless it holds a run and a search (a `start.pt` copied over it does not)."
+    state = read_checkpoint(verify_checkpoint(path))
+    if not {'run', 'search'} <= set(state): raise CheckpointError(f"checkpoint {path} is not a search state")
+    return state
+
 def read_state(out: Path) -> tuple | None:
     "(state, None) from a good `state.pt`, else (state, what was wrong) from `state.prev.pt`; None when neither exists."
     cur, prev = out/'state.pt', out/'state.prev.pt'
     if not (cur.exists() or prev.exists()): return None
-    try: return read_checkpoint(verify_checkpoint(cur)), None
+    try: return _run_state(cur), None
     except CheckpointError as e: bad = str(e)
-    try: return read_checkpoint(verify_checkpoint(prev)), bad
+    try: return _run_state(prev), bad
     except CheckpointError as e:
         raise CheckpointError(f"no good snapshot to resume from in {out}: {bad}; {e}; "
                               "use another out_dir or empty this one") from None
@@ -117,6 +123,15 @@ def load_state(out: Path, run: Run) -> tuple | None:
         warnings.warn(f"{bad}; resuming from the previous snapshot {out/'state.prev.pt'}", stacklevel=2)
     restore(run, state['run'])
     return state['run'], state['search']
+
+def check_out_dir(out: Path, data_dir: str):
+    "Refuse an `out` that is a file, or that holds or lies inside `data_dir` (its pictures would become training images)."
+    if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
+    if not data_dir: return
+    o, d = out.resolve(), Path(data_dir).resolve()
+    if o == d or d in o.parents or o in d.parents:
+        raise ValueError(f"out_dir {out} and data_dir {data_dir} overlap: the run's pictures would become training "
+                         "images; use separate folders")
 
 def check_fresh(out: Path, run: Run):
     "Before starting over in `out`: refuse a log or result without a state, and a damaged or foreign `start.pt`."

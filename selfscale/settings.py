@@ -11,7 +11,7 @@ from typing import get_type_hints
 import selfscale
 
 # %% auto #0
-__all__ = ['Settings', 'find_settings_file', 'read_settings_file', 'load_settings', 'check_settings']
+__all__ = ['PROJECT_SETTINGS', 'Settings', 'settings_files', 'read_settings_file', 'load_settings', 'check_settings']
 
 # %% ../nbs/00_settings.ipynb #f120c16d
 @dataclass(frozen=True)
@@ -68,22 +68,22 @@ def _parse(name: str, value, kind: type):
 def _field_types() -> dict: return get_type_hints(Settings)
 
 # %% ../nbs/00_settings.ipynb #38f47a23
-def find_settings_file(path: str | os.PathLike | None = None) -> Path | None:
-    "The settings.ini to read: `path`, `$SELFSCALE_SETTINGS`, the nearest in cwd or its parents, or the package's repo."
-    if path or os.environ.get('SELFSCALE_SETTINGS'):
-        p = Path(path or os.environ['SELFSCALE_SETTINGS'])
-        if not p.is_file(): raise FileNotFoundError(f"settings file not found: {p}")
-        return p
-    here = Path.cwd().resolve()
-    for d in [here, *here.parents, Path(selfscale.__file__).resolve().parent.parent]:
-        if (d/'settings.ini').is_file(): return d/'settings.ini'
-    return None
+PROJECT_SETTINGS = Path(selfscale.__file__).resolve().parent.parent/'settings.ini'
+
+def settings_files(path: str | os.PathLike | None = None) -> list:
+    "The ini files to read, in order: the project's, then `path` or `$SELFSCALE_SETTINGS`, which overrides it."
+    files = [PROJECT_SETTINGS] if PROJECT_SETTINGS.is_file() else []
+    user = path or os.environ.get('SELFSCALE_SETTINGS')
+    if user:
+        if not Path(user).is_file(): raise FileNotFoundError(f"settings file not found: {user}")
+        if Path(user).resolve() != PROJECT_SETTINGS: files.append(Path(user))
+    return files
 
 # %% ../nbs/00_settings.ipynb #3429a622
-def read_settings_file(path: Path, task: str, preset: str = 'default') -> dict:
-    "The raw overrides for `task` and `preset` from the ini file at `path`."
+def read_settings_file(paths: list, task: str, preset: str = 'default') -> dict:
+    "The raw overrides for `task` and `preset` from the ini files `paths`, a later file overriding what it names."
     cp = configparser.ConfigParser(inline_comment_prefixes=('#', ';'), default_section='selfscale:none')
-    cp.read(path)
+    cp.read(paths)
     presets = [s.split(':', 1)[1] for s in cp.sections() if s.startswith('preset:')]
     if presets and preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
@@ -91,7 +91,7 @@ def read_settings_file(path: Path, task: str, preset: str = 'default') -> dict:
     for section in ('DEFAULT', task, f'preset:{preset}'):
         if cp.has_section(section): vals.update(cp[section])
     unknown = set(vals) - set(_field_types())
-    if unknown: raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}")
+    if unknown: raise ValueError(f"{', '.join(map(str, paths))}: unknown setting(s) {sorted(unknown)}")
     return vals
 
 # %% ../nbs/00_settings.ipynb #710fa457
@@ -103,9 +103,9 @@ def load_settings(task: str | None = None, preset: str = 'default', path: str | 
     unknown = set(overrides) - set(types)
     if unknown: raise TypeError(f"unknown setting(s) {sorted(unknown)}; known: {', '.join(types)}")
     task = task or Settings.task
-    file = find_settings_file(path)
-    vals = read_settings_file(file, task, preset) if file else {}
+    vals = read_settings_file(settings_files(path), task, preset)
     vals.update(overrides, task=task, preset=preset)
+    if vals.get('data_dir'): vals['data_dir'] = str(Path(vals['data_dir']).expanduser().resolve())   # part of the identity
     return check_settings(Settings(**{k: _parse(k, v, types[k]) for k, v in vals.items()}))
 
 # %% ../nbs/00_settings.ipynb #e32e92ef

@@ -2,6 +2,7 @@
 one line naming the parameter and what is allowed, before any work, and nothing in an existing out_dir is touched.
 (Image folders are tested in test_data.py, the notebook's bad values in test_papermill.py.)"""
 import subprocess, sys
+import cv2, numpy as np
 import pytest, torch
 import fastcore.test as fct
 from selfscale.minimize import minimize
@@ -92,6 +93,26 @@ def test_out_dir_that_is_a_file(tmp_path):
     one_line(lambda: minimize(make_run(load_settings('sobel', **SMOKE)), f, progress=False), ValueError,
              f'out_dir {f} is a file; give a folder')
     fct.test_eq(f.read_text(), 'mine')
+
+
+def test_out_dir_and_data_dir_overlap(tmp_path):
+    "A run's pictures must never become its training images: out_dir inside data_dir (or the reverse) is refused."
+    images = tmp_path/'images'; images.mkdir()
+    for i in range(8): cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (64, 64), np.uint8))
+    run = make_run(load_settings('sobel', **SMOKE, data_dir=str(images), crop=32, patch=16, n_eval=2))
+    for out in (images, images/'runs', tmp_path):
+        one_line(lambda: minimize(run, out, progress=False), ValueError, f'out_dir {out} and data_dir {images} overlap')
+    fct.test_eq(sorted(p.name for p in images.iterdir()), [f'{i}.png' for i in range(8)])
+
+
+def test_resume_on_other_data_is_refused(tmp_path, finished):
+    "data_dir is part of the experiment: the finished run (embedded photos) is not continued on other images."
+    images = tmp_path/'images'; images.mkdir()
+    for i in range(8): cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (96, 96), np.uint8))
+    before = files(finished)
+    one_line(lambda: minimize(make_run(load_settings('sobel', **SMOKE, data_dir=str(images), n_eval=2)), finished,
+                              progress=False), ValueError, f"out_dir {finished} holds another experiment (data_dir='', ")
+    fct.test_eq(files(finished), before)
 
 
 def test_papermill_wrong_type(tmp_path, finished):

@@ -6,7 +6,7 @@ import pytest, torch
 import fastcore.test as fct
 import selfscale.metrics as metrics
 from selfscale.minimize import minimize, Search
-from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_state, load_state
+from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_checkpoint, save_state, load_state
 from selfscale.settings import load_settings
 from selfscale.train import Diverged, fit, make_run, snapshot, train
 
@@ -166,12 +166,13 @@ def _two_states(out: Path):
     return run
 
 
-@pytest.mark.parametrize('damage', ['truncated', 'flipped', 'empty', 'garbage'])
+@pytest.mark.parametrize('damage', ['truncated', 'flipped', 'empty', 'garbage', 'start.pt'])
 def test_damaged_state_falls_back_to_the_previous_one(tmp_path, damage):
     run, f = _two_states(tmp_path), tmp_path/'state.pt'
     raw = f.read_bytes(); m = len(raw) // 2
-    f.write_bytes({'truncated': raw[:m], 'flipped': flip(raw), 'empty': b'',
-                   'garbage': b'not a checkpoint\n' * 10}[damage])
+    if damage == 'start.pt': save_checkpoint(run, f)              # a good checkpoint, but not a search state
+    else: f.write_bytes({'truncated': raw[:m], 'flipped': flip(raw), 'empty': b'',
+                         'garbage': b'not a checkpoint\n' * 10}[damage])
     with pytest.warns(UserWarning, match=f"checkpoint {f}.*; resuming from the previous snapshot {tmp_path/'state.prev.pt'}"):
         fct.test_eq(load_state(tmp_path, run)[1]['decisions'], 0)
     assert (tmp_path/'state.corrupt.pt').exists() and not f.exists() and (tmp_path/'state.prev.pt').exists()
