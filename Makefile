@@ -22,14 +22,17 @@ minimize: install
 	mkdir -p $(OUT)
 	$(BIN)/papermill nbs/minimize.ipynb $(OUT)/minimize.ipynb -p task $(TASK) -p preset $(PRESET) -p out_dir $(OUT)
 
+# the lab runs a copy in runs/ (the tracked notebook stays clean); root, the normal case in a container, is allowed
+LAB    ?= runs/lab/lab.ipynb
 lab: install
-	$(BIN)/jupyter lab nbs/lab.ipynb
+	mkdir -p $(dir $(LAB)) && (test -f $(LAB) || cp nbs/lab.ipynb $(LAB))
+	$(BIN)/jupyter lab $(LAB) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2
 
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 test: nbtest pytest
 

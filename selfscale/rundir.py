@@ -190,4 +190,6 @@ def export_model(run: Run, path: str | os.PathLike) -> Path:
     x = torch.zeros(2, 1, 32, 32)
     shapes = ({0: dim('batch'), 2: dim('height', min=8), 3: dim('width', min=8)},)
     program = torch.export.export(net, (x,), dynamic_shapes=shapes)
-    return atomic_write(path, lambda f: torch.export.save(program, f))
+    with warnings.catch_warnings():   # torch's note on weights that are not on the CPU; ours are
+        warnings.filterwarnings('ignore', message='No complete tensor found')
+        return atomic_write(path, lambda f: torch.export.save(program, f))
