@@ -169,10 +169,11 @@ class Lab:
 
     def train_steps(self):
         "Train `steps_input.value` Adam steps."
-        n = self.steps_input.value
-        with self._working(f'train {n} steps'):
-            if n < 1: raise ValueError(f'N must be a positive number of steps, got {n}')
+        n, metric = self.steps_input.value, self.run.settings.metric
+        if n < 1: return self.say(f'N must be a positive number of steps, got {n}', error=True)   # a typo, no traceback
+        with self._working(f'train {n} steps') as note:
             train(self.run, n, progress=self.progress)
+            note.append(f'— {metric} {evaluate(self.run, record=False)[metric]:.4g}')
 
     def evaluate(self):
         "Evaluate the net and record it in the history; the metric goes to the status line, all metrics to the log."
