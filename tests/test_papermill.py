@@ -80,3 +80,18 @@ def test_compare(tmp_path):
     assert all(r['decisions'] <= 2 and r['parameters'] <= table['full']['parameters'] for r in table['rows'])
     for name in ('sequential', 'magnitude_l1'): fct.test_eq(json.loads((out/name/'result.json').read_text())['strategy'], name)
     assert (out/'compare.png').stat().st_size > 0
+
+
+def test_compare_over_seeds_with_an_oracle(tmp_path):
+    "Strategies × seeds as parallel trials: a row per run, mean and spread per strategy; an oracle's front is drawn."
+    front = dict(metric='psnr', structures=[dict(widths=[1], params=27, mean=20., stopped=[None], metrics_test=[21.]),
+                                            dict(widths=[2], params=53, mean=25., stopped=[None], metrics_test=[26.])])
+    (tmp_path/'oracle.json').write_text(json.dumps(front))
+    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies='sequential', max_trials=1, seeds=2,
+                 workers=2, oracle=str(tmp_path/'oracle.json'))
+    table = json.loads((out/'compare.json').read_text())
+    fct.test_eq(sorted((r['strategy'], r['seed']) for r in table['rows']), [('sequential', 0), ('sequential', 1)])
+    (summary,) = table['summary']
+    fct.test_eq(summary['runs'], 2)
+    fct.test_close(summary['metric_mean'], sum(r['metric'] for r in table['rows']) / 2)
+    assert (out/'compare.png').stat().st_size > 0
