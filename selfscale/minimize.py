@@ -24,18 +24,18 @@ __all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'me
            'resume_or_start', 'minimize', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
-def burst(run: Run) -> dict:
-    "One polish round (L-BFGS on a fresh batch), then the validation metrics (not recorded)."
-    polish(run)
+def burst(run: Run, rounds: int = 1) -> dict:
+    "`rounds` polish rounds (L-BFGS, each on a fresh batch), then the validation metrics (not recorded)."
+    for _ in range(rounds): polish(run)
     return evaluate(run, record=False)
 
-def reseeded_bursts(run: Run, start: dict, n: int, tag: int) -> list:
+def reseeded_bursts(run: Run, start: dict, n: int, tag: int, rounds: int = 1) -> list:
     "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1; the run is left as it was."
     end, out = snapshot(run), []
     for k in range(1, n):
         restore(run, start)
         run.batch_gen.manual_seed(hash((run.settings.seed, tag, k)) & (2 ** 62 - 1))
-        out.append(burst(run))
+        out.append(burst(run, rounds))
     restore(run, end)
     return out
 
@@ -194,9 +194,9 @@ def start_search(run: Run) -> tuple:
     s, initial, accepted = run.settings, evaluate(run), snapshot(run)
     check_learned(run, initial)
     try:
-        controls = [burst(run)]
+        controls = [burst(run, s.burst_rounds)]   # as much training as the longest trial gets
         test = evaluate(run, record=False, part='test')
-        controls += reseeded_bursts(run, accepted, s.noise_bursts, tag=-1)
+        controls += reseeded_bursts(run, accepted, s.noise_bursts, tag=-1, rounds=s.burst_rounds)
     except Diverged as e:
         raise Diverged(f"a control burst of the full net diverged ({e}); the net is unstable: try another seed (now {s.seed})") from None
     restore(run, accepted)
