@@ -42,7 +42,7 @@ def test_parameters_documented():
     fct.test_eq(set(params), PARAMS)
     assert all(p['help'] and p['inferred_type_name'] != 'None' for p in params.values())
     fct.test_eq(set(pm.inspect_notebook(str(ROOT/'nbs/compare.ipynb'))),
-                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials'})
+                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials', 'seeds', 'workers', 'oracle'})
 
 
 def test_minimize_sobel_resumes(tmp_path):
