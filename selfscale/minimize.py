@@ -198,7 +198,8 @@ def start_search(run: Run) -> tuple:
         test = evaluate(run, record=False, part='test')
         controls += reseeded_bursts(run, accepted, s.noise_bursts, tag=-1, rounds=s.burst_rounds)
     except Diverged as e:
-        raise Diverged(f"a control burst of the full net diverged ({e}); the net is unstable: try another seed (now {s.seed})") from None
+        raise Diverged(f"a control burst of the full net diverged ({e}); the net is unstable: try another seed "
+                       f"(now {s.seed})") from None
     restore(run, accepted)
     values = [c[s.metric] for c in controls]
     reference = {k: statistics.fmean(c[k] for c in controls) for k in _scalars(controls[0])}

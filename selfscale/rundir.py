@@ -66,7 +66,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
 
 # %% ../nbs/07_rundir.ipynb #4877b698
 _IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss',
-             'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps', 'probe_lr')
+             'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps',
+             'probe_lr')
 _WRITTEN = ('start.pt', 'state.pt', 'decisions.jsonl', 'result.json', 'model.pt2')
 
 def verify_checkpoint(path: Path) -> Path:
@@ -125,7 +126,7 @@ def load_state(out: Path, run: Run) -> tuple | None:
     return state['run'], state['search']
 
 def check_out_dir(out: Path, data_dir: str):
-    "Refuse an `out` that is a file, or that holds or lies inside `data_dir` (its pictures would become training images)."
+    "Refuse an `out` that is a file, or that holds or lies inside `data_dir` (its pictures would become training data)."
     if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
     if not data_dir: return
     o, d = out.resolve(), Path(data_dir).resolve()

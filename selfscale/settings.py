@@ -105,7 +105,7 @@ def load_settings(task: str | None = None, preset: str = 'default', path: str | 
     task = task or Settings.task
     vals = read_settings_file(settings_files(path), task, preset)
     vals.update(overrides, task=task, preset=preset)
-    if vals.get('data_dir'): vals['data_dir'] = str(Path(vals['data_dir']).expanduser().resolve())   # part of the identity
+    if vals.get('data_dir'): vals['data_dir'] = str(Path(vals['data_dir']).expanduser().resolve())   # in the identity
     return check_settings(Settings(**{k: _parse(k, v, types[k]) for k, v in vals.items()}))
 
 # %% ../nbs/00_settings.ipynb #e32e92ef
