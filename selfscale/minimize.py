@@ -19,9 +19,9 @@ from .rundir import (write_json, save_checkpoint, save_state, load_state, check_
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'dominated', 'next_change',
-           'record', 'turn', 'describe', 'removed_matrix', 'verify', 'result', 'check_run', 'start_search',
-           'resume_or_start', 'minimize', 'compare_strategies']
+__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'dominated', 'narrower',
+           'next_change', 'record', 'turn', 'change_name', 'describe', 'removed_matrix', 'verify', 'result',
+           'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
@@ -58,9 +58,10 @@ class Search:
 
 # %% ../nbs/08_minimize.ipynb #188ac6b0
 def apply_change(run: Run, change: dict):
-    "Disable a mask; or remove a layer and train the smaller net as the full one was trained (see *Depth*)."
+    "Disable a mask; or remove a layer, or restart narrower, and train the new net as the full one was (see *Depth*)."
     if change['action'] == 'disable': return set_enabled(run.model, change['layer'], change['mask'], False)
-    run.model = remove_layer(run.model, change['layer'])
+    run.model = (remove_layer(run.model, change['layer']) if change['action'] == 'remove_layer' else
+                 MaskedFCN(tuple(change['widths']), run.settings.kernel, generator=run.init_gen).to(run.device))
     run.optimizer = make_optimizer(run.model, run.settings.lr)
     fit(run, progress=False)
 
@@ -101,6 +102,12 @@ def dominated(widths: list, failed: list) -> bool:
     "Is `widths` as deep as a structure in `failed` and nowhere wider?"
     return any(len(f) == len(widths) and all(w <= v for w, v in zip(widths, f)) for f in failed)
 
+def narrower(widths: list, failed: list) -> list:
+    "The structures one mask narrower than `widths`, widest layer first, leaving out those a failed one dominates."
+    order = sorted(range(len(widths)), key=lambda l: -widths[l])
+    cands = [widths[:l] + [widths[l] - 1] + widths[l + 1:] for l in order if widths[l] > 1]
+    return [w for w in cands if not dominated(w, failed)]
+
 def next_change(run: Run, search: Search, strategy: str | None = None) -> dict | None:
     "The next change to try (masks ranked by `strategy`, default the settings'), or None when nothing is left."
     on, widths = run.model.enabled[:-1], run.model.structure()
@@ -109,7 +116,9 @@ def next_change(run: Run, search: Search, strategy: str | None = None) -> dict |
     if layers: return {'action': 'remove_layer', 'layer': max(layers, key=lambda l: widths[l])}
     cands = [(l, int(m)) for l, e in enumerate(on) if e.sum() > 1 for m in torch.nonzero(e).flatten()
              if [l, int(m)] not in search.failed]
-    if not cands: return None
+    if not cands:
+        fresh = narrower(widths, search.failed_structures) if run.settings.restart else []
+        return {'action': 'restart', 'widths': fresh[0]} if fresh else None
     name = strategy or run.settings.strategy
     l, m = get_strategy(name)(run, cands)[0]
     return {'action': 'disable', 'layer': l, 'mask': m, 'strategy': name}
@@ -120,6 +129,7 @@ def record(search: Search, change: dict, kept: bool, structure: list):
         search.failed = []
         if change['action'] == 'remove_layer': search.origin.pop(change['layer'])
     elif change['action'] == 'disable': search.failed.append([change['layer'], change['mask']])
+    elif change['action'] == 'restart': search.failed_structures.append(change['widths'])
     else: search.failed_structures.append(_without(structure, change['layer']))
 
 # %% ../nbs/08_minimize.ipynb #4e35a31c
@@ -133,11 +143,15 @@ def turn(run: Run, search: Search, accepted: dict, strategy: str | None = None) 
     record(search, change, entry['kept'], run.model.structure())
     return entry, snapshot(run) if entry['kept'] else accepted
 
+def change_name(change: dict) -> str:
+    "A change in a few words: 'disable 0.2', 'remove layer 1', 'restart as [3, 2]'."
+    if change['action'] == 'disable': return f"disable {change['layer']}.{change['mask']}"
+    if change['action'] == 'restart': return f"restart as {change['widths']}"
+    return f"remove layer {change['layer']}"
+
 def describe(entry: dict) -> str:
     "One line for a decision: what was tried, the metric against the threshold, kept or reverted."
-    what = (f"disable {entry['layer']}.{entry['mask']}" if entry['action'] == 'disable'
-            else f"remove layer {entry['layer']}")
-    return (f"{entry['i']}. {what}: {entry['metric']} {entry['after']:.4g} vs threshold {entry['threshold']:.4g} "
+    return (f"{entry['i']}. {change_name(entry)}: {entry['metric']} {entry['after']:.4g} vs threshold {entry['threshold']:.4g} "
             f"→ {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
 
 # %% ../nbs/08_minimize.ipynb #66088767

@@ -196,10 +196,10 @@ class Lab:
         with self._working(f'{name}: one automatic step') as note:
             if self.search is None or len(self.search.origin) != len(r.model.widths): self.search = start_search(r)[1]
             entry, _ = turn(r, self.search, snapshot(r), name)
-            if entry is None: return note.append('— nothing left to try')
-            self.decisions.append(entry)
-            note.append('— ' + describe(entry))
-            print(describe(entry))
+            if entry: self.decisions.append(entry)
+            line = describe(entry) if entry else 'nothing left to try'
+            note.append('— ' + line)
+            print(line)
 
     def run_to_end(self):
         "Minimize a copy of the current state with the chosen strategy; its result joins the table."

@@ -42,6 +42,7 @@ class Settings:
     metric: str = 'psnr'       # metric the keep-or-revert decision compares
     tolerance: float = 0.02    # allowed relative loss of `metric`
     strategy: str = 'ablation'
+    restart: bool = True       # when no mask can go, train each one-mask-narrower structure from scratch before stopping
     verify: int = 2            # seeds that retrain the final structure from scratch at the end (0: none)
     seed: int = 0
     device: str = 'auto'
@@ -53,6 +54,13 @@ def _whole(v) -> int:
     if isinstance(v, float) and not v.is_integer(): raise ValueError(v)
     return int(v)
 
+def _switch(v) -> bool:
+    "`v` as a bool: true/false, yes/no, on/off or 1/0; anything else is refused, never read as true."
+    words = {'true': True, 'yes': True, 'on': True, '1': True, 'false': False, 'no': False, 'off': False, '0': False}
+    if isinstance(v, (bool, int)) and v in (0, 1): return bool(v)
+    if isinstance(v, str) and v.lower() in words: return words[v.lower()]
+    raise ValueError(v)
+
 def _parse(name: str, value, kind: type):
     "Convert `value` (usually a string from an ini file or a parameter) to the field type `kind`."
     if isinstance(value, str): value = value.strip()
@@ -61,6 +69,7 @@ def _parse(name: str, value, kind: type):
             items = value.replace(',', ' ').split() if isinstance(value, str) else \
                     list(value) if isinstance(value, (list, tuple)) else [value]   # a papermill int: one layer
             return tuple(_whole(v) for v in items)
+        if kind is bool: return _switch(value)
         return _whole(value) if kind is int else kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"setting {name!r}: cannot read {value!r} as {kind.__name__}") from None
