@@ -19,15 +19,20 @@ from .rundir import (write_json, save_checkpoint, save_state, load_state, check_
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['burst', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide', 'dominated', 'narrower',
-           'next_change', 'record', 'turn', 'change_name', 'describe', 'removed_matrix', 'verify', 'result',
-           'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
+__all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide',
+           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'removed_matrix',
+           'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
     "`rounds` polish rounds (L-BFGS, each on a fresh batch), then the validation metrics (not recorded)."
     for _ in range(rounds): polish(run)
     return evaluate(run, record=False)
+
+def train_from_scratch(run: Run, on_eval=None) -> dict:
+    "Train as the full net is trained and measured: `fit`, then the `burst_rounds` bursts of its first control."
+    fit(run, progress=False, on_eval=on_eval)
+    return burst(run, run.settings.burst_rounds)
 
 def reseeded_bursts(run: Run, start: dict, n: int, tag: int, rounds: int = 1) -> list:
     "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1; the run is left as it was."
@@ -171,7 +176,7 @@ def verify(run: Run, search: Search) -> dict:
     seeds, values = [s.seed + 1 + k for k in range(s.verify)], []
     for seed in seeds:
         r = make_run(replace(s, widths=tuple(widths), seed=seed), data=run.data)
-        fit(r, progress=False); burst(r)
+        train_from_scratch(r)
         values.append(evaluate(r, record=False, part='test')[s.metric])
     full = search.reference_test[s.metric]
     return dict(structure=widths, seeds=seeds, metrics_test=values, mean=statistics.fmean(values),

@@ -19,8 +19,8 @@ from .settings import Settings
 from .data import load_data, resolve_device
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import HIGHER_IS_BETTER, better, pass_line, within
-from .train import Diverged, make_run, fit, evaluate
-from .minimize import burst, minimize
+from .train import Diverged, make_run, evaluate
+from .minimize import train_from_scratch, minimize
 from .rundir import write_json
 from .strategies import get_strategy
 
@@ -62,8 +62,7 @@ def train_structure(config: dict):
     tune.report({'evals': 0, 'val': math.nan, **size})
     def report(e: dict): curve.append(e[s.metric]); tune.report({'evals': len(curve), 'val': curve[-1], **size})
     try:
-        fit(run, progress=False, on_eval=report)
-        burst(run)
+        train_from_scratch(run, on_eval=report)
         val, test = (evaluate(run, record=False, part=p)[s.metric] for p in ('val', 'test'))
     except Diverged: val = test = math.nan
     tune.report({'evals': len(curve), 'val': val, 'test': test, 'final': True, 'curve': curve, **size})
