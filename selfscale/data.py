@@ -10,25 +10,57 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable
 import cv2, numpy as np, skimage.data, torch
+from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 from tqdm.auto import tqdm
 from .tasks import Task, TASKS, register_task, get_task, sobel, canny, threshold, to_uint8  # noqa: F401
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'find_images', 'to_gray', 'read_gray', 'centre_crop',
-           'reflect_pad', 'resolve_device', 'Dataset', 'embedded_images', 'split_by_name', 'load_data']
+__all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'find_images', 'to_gray', 'read_gray',
+           'centre_crop', 'reflect_pad', 'resolve_device', 'Dataset', 'embedded_images', 'split_by_name', 'load_data']
 
 # %% ../nbs/01_data.ipynb #e6b21898
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
+def _is_image(folder: str, name: str) -> bool:
+    "Whether `name` in `folder` is a visible image file (by its extension; a link to one counts)."
+    return not name.startswith('.') and os.path.splitext(name)[1].lower() in IMAGE_EXTS \
+        and os.path.isfile(os.path.join(folder, name))
+
 def find_images(folder: str | os.PathLike) -> list[Path]:
-    "The image files under `folder`, recursively, in sorted order, leaving out hidden files and folders."
-    folder = Path(folder)
-    return sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file()
-                  and not any(s.startswith('.') for s in p.relative_to(folder).parts))
+    "The image files under `folder`, recursively through symlinked folders (each real folder once), sorted, not hidden."
+    found, seen = [], set()
+    for sub, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(sub)
+        if real in seen: dirs.clear(); continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        found += [Path(sub, n) for n in names if _is_image(sub, n)]
+    return sorted(found)
 
 # %% ../nbs/01_data.ipynb #b8d3f58f
-def _decode(path: Path) -> np.ndarray:
+MAX_PIXELS = 1 << 26  # images of more pixels (8192²) are skipped undecoded: each decodes to at most 512 MiB
+
+_HEADERS = (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile, BmpImagePlugin.BmpImageFile,
+            TiffImagePlugin.TiffImageFile)  # Pillow's readers of the IMAGE_EXTS formats; they stop after the header
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    "Width and height from the header of the PNG, JPEG, BMP or TIFF file at `path` (no pixel decoded), else None."
+    for reader in _HEADERS:
+        try:
+            with reader(path) as im: return im.size
+        except Exception: pass  # not this format, or no readable header: OpenCV will say why
+    return None
+
+def _check_size(path: Path, max_pixels: int) -> None:
+    "Refuse the image at `path` if its header gives more than `max_pixels` pixels."
+    w, h = _header_size(path) or (0, 0)
+    if w * h > max_pixels:
+        raise ValueError(f'too large to decode: {w}×{h} = {w * h:,} pixels, over the limit of {max_pixels:,} '
+                         '(max_pixels)')
+
+def _decode(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     "The raw pixels of the image file at `path`, as OpenCV decodes them (any depth, 1, 3 or 4 channels)."
+    _check_size(path, max_pixels)
     buf = np.fromfile(path, np.uint8)
     if buf.size == 0: raise ValueError('empty file')
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -48,9 +80,9 @@ def to_gray(img: np.ndarray) -> np.ndarray:
         g = cv2.cvtColor(g, _TO_GRAY[g.shape[2]])
     return g
 
-def read_gray(path: str | os.PathLike) -> np.ndarray:
-    "The image at `path` as float32 gray in [0,1] (H,W)."
-    return to_gray(_decode(Path(path)))
+def read_gray(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    "The image at `path` as float32 gray in [0,1] (H,W); one of more than `max_pixels` pixels is refused undecoded."
+    return to_gray(_decode(Path(path), max_pixels))
 
 # %% ../nbs/01_data.ipynb #4e1d9725
 def centre_crop(img: np.ndarray, crop: int) -> np.ndarray:
@@ -64,18 +96,19 @@ def reflect_pad(img: np.ndarray, crop: int) -> np.ndarray:
     return np.pad(img, ((h // 2, h - h // 2), (w // 2, w - w // 2)), mode='reflect')
 
 # %% ../nbs/01_data.ipynb #6edc51fb
-def _preprocess(path: Path, crop: int, task: Task) -> np.ndarray | str:
+def _preprocess(path: Path, crop: int, task: Task, max_pixels: int = MAX_PIXELS) -> np.ndarray | str:
     "Input and target (2,crop,crop) float16 of the image at `path`, or the reason it cannot be read."
-    try: x = reflect_pad(to_gray(centre_crop(_decode(path), crop)), crop).astype(np.float16)
+    try: x = reflect_pad(to_gray(centre_crop(_decode(path, max_pixels), crop)), crop).astype(np.float16)
     except (ValueError, OSError, cv2.error) as e: return str(e)
     return np.stack([x, task(x.astype(np.float32)).astype(np.float16)])
 
 # %% ../nbs/01_data.ipynb #65552daf
-def _fill(out: np.ndarray, paths: list[Path], crop: int, task: Task) -> tuple[list[int], list[tuple[str, str]]]:
+def _fill(out: np.ndarray, paths: list[Path], crop: int, task: Task,
+          max_pixels: int) -> tuple[list[int], list[tuple[str, str]]]:
     "Preprocess `paths` into consecutive rows of `out`; the indices of the files kept and the (path, reason) skipped."
     kept, skipped = [], []
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:
-        items = ex.map(partial(_preprocess, crop=crop, task=task), paths)
+        items = ex.map(partial(_preprocess, crop=crop, task=task, max_pixels=max_pixels), paths)
         bar = tqdm(items, total=len(paths), desc='preprocessing', disable=len(paths) < 1000, leave=False)
         for i, item in enumerate(bar):
             if isinstance(item, str): skipped.append((str(paths[i]), item))
@@ -96,16 +129,17 @@ def _fn_id(fn: Callable) -> str:
     return f"{name}:{code and code.co_code.hex()}{consts}"
 
 # %% ../nbs/01_data.ipynb #3ee92024
-def _cached(files: tuple, crop: int, task: Task, folder: Path) -> tuple[np.ndarray, list[int], list]:
+def _cached(files: tuple, crop: int, task: Task, folder: Path, max_pixels: int) -> tuple[np.ndarray, list[int], list]:
     "Preprocess `files` into a memmap file in `folder` unless there; the mapped (N,2,crop,crop) array, kept, skipped."
-    key = hashlib.sha256(repr((_CACHE_VERSION, files, crop, task.name, _fn_id(task.fn))).encode()).hexdigest()[:32]
+    ident = (_CACHE_VERSION, files, crop, task.name, _fn_id(task.fn), max_pixels)
+    key = hashlib.sha256(repr(ident).encode()).hexdigest()[:32]
     raw, meta = folder / f'{key}.f16', folder / f'{key}.json'
     if not meta.exists():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f'{key}.{os.getpid()}.tmp'
         try:
             out = np.memmap(tmp, np.float16, 'w+', shape=(len(files), 2, crop, crop))
-            kept, skipped = _fill(out, [Path(f[0]) for f in files], crop, task)
+            kept, skipped = _fill(out, [Path(f[0]) for f in files], crop, task, max_pixels)
             out.flush(); del out
             os.truncate(tmp, len(kept) * 4 * crop * crop)
             os.replace(tmp, raw)
@@ -119,15 +153,16 @@ def _cached(files: tuple, crop: int, task: Task, folder: Path) -> tuple[np.ndarr
 
 # %% ../nbs/01_data.ipynb #878f3cfd
 @lru_cache(maxsize=4)
-def _prepare(files: tuple, crop: int, task: Task, cache_dir: str | None) -> tuple[torch.Tensor, tuple, tuple, bool]:
+def _prepare(files: tuple, crop: int, task: Task, cache_dir: str | None,
+             max_pixels: int) -> tuple[torch.Tensor, tuple, tuple, bool]:
     "The preprocessed (N,2,crop,crop) float16 crops of `files` ((path, size, mtime) triples), kept, skipped, on_disk."
     on_disk = len(files) * 4 * crop * crop > MEMORY_LIMIT
     if cache_dir is None and not on_disk:
         data = np.empty((len(files), 2, crop, crop), np.float16)
-        kept, skipped = _fill(data, [Path(f[0]) for f in files], crop, task)
+        kept, skipped = _fill(data, [Path(f[0]) for f in files], crop, task, max_pixels)
         data = data[:len(kept)]
     else:
-        data, kept, skipped = _cached(files, crop, task, Path(cache_dir or CACHE_DIR))
+        data, kept, skipped = _cached(files, crop, task, Path(cache_dir or CACHE_DIR), max_pixels)
         if not on_disk: data = np.array(data)  # read the file into RAM
     return torch.from_numpy(data), tuple(kept), tuple(skipped), on_disk
 
@@ -253,14 +288,16 @@ def split_by_name(names: list[str], n_eval: int) -> dict:
     return {'val': order[:n_eval], 'test': order[n_eval:2 * n_eval]}
 
 def load_data(task: str | Task = 'sobel', data_dir: str | os.PathLike | None = None, crop: int = 256, n_eval: int = 3,
-              device: str | torch.device = 'cpu', cache_dir: str | os.PathLike | None = None) -> Dataset:
+              device: str | torch.device = 'cpu', cache_dir: str | os.PathLike | None = None,
+              max_pixels: int = MAX_PIXELS) -> Dataset:
     "The images under `data_dir` (scikit-image's photos when None) as a preprocessed `Dataset` for `task`, split."
     task = get_task(task)
     if crop < 1: raise ValueError(f'crop must be a positive integer, got {crop}')
     if n_eval < 1: raise ValueError(f'n_eval must be at least 1, got {n_eval}')
+    if max_pixels < 1: raise ValueError(f'max_pixels must be a positive integer, got {max_pixels}')
     paths, root = _image_files(data_dir)
     files = tuple((str(p), s.st_size, s.st_mtime_ns) for p, s in ((p, p.stat()) for p in paths))
-    data, kept, skipped, on_disk = _prepare(files, crop, task, str(cache_dir) if cache_dir else None)
+    data, kept, skipped, on_disk = _prepare(files, crop, task, str(cache_dir) if cache_dir else None, max_pixels)
     if skipped:
         first = ', '.join(Path(p).relative_to(root).as_posix() for p, _ in skipped[:3])
         first += ', ...' if len(skipped) > 3 else ''

@@ -1,5 +1,5 @@
 "Integration and bad-input tests of `selfscale.data` on image folders made on the spot (nothing is downloaded)."
-import subprocess, sys, textwrap, warnings
+import os, struct, subprocess, sys, textwrap, warnings, zlib
 import cv2, numpy as np, pytest, torch
 import fastcore.test as fct
 import selfscale.data as sd
@@ -18,6 +18,14 @@ def make_folder(path, n=5, size=80, ext='png'):
     path.mkdir(parents=True, exist_ok=True)
     for i in range(n): cv2.imwrite(str(path / f'img{i}.{ext}'), smooth(size, size, seed=i))
     return path
+
+
+def huge_png(path, w, h):
+    "A PNG whose header says `w`×`h` pixels but that holds the pixels of a 1×1 image: a few bytes, never decodable."
+    png = bytearray(cv2.imencode('.png', np.zeros((1, 1), np.uint8))[1])
+    png[16:24] = struct.pack('>II', w, h)
+    png[29:33] = struct.pack('>I', zlib.crc32(png[12:29]))  # the IHDR chunk's checksum
+    path.write_bytes(png)
 
 
 def crop_of(ds, name):
@@ -91,8 +99,8 @@ def test_big_image_is_centre_cropped(tmp_path):
 
 
 def test_huge_image_is_not_held_in_memory(tmp_path):
-    "A 12000×12000 photo costs its decode (144 MB) and a crop, never a float copy of the whole (576 MB)."
-    cv2.imwrite(str(tmp_path / 'huge.jpg'), smooth(12000, 12000))
+    "An 8000×8000 photo (under MAX_PIXELS) costs its decode (64 MB) and a crop, never a float copy (256 MB)."
+    cv2.imwrite(str(tmp_path / 'huge.jpg'), smooth(8000, 8000))
     make_folder(tmp_path / 'small', 2)
     code = textwrap.dedent(f'''
         import resource, selfscale.data as sd
@@ -101,7 +109,39 @@ def test_huge_image_is_not_held_in_memory(tmp_path):
         print(len(ds), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)''')
     n, grew_mb = map(int, subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split())
     fct.test_eq(n, 3)
-    assert grew_mb < 500, f'peak memory grew by {grew_mb} MB'  # ~300 measured; a float copy of the whole adds 576
+    assert grew_mb < 200, f'peak memory grew by {grew_mb} MB'  # ~66 measured; a float copy of the whole adds 256
+
+
+def test_image_over_max_pixels_is_skipped_before_decoding(tmp_path):
+    "A 25000×25000 header is refused by its size (decoding would fail otherwise), the other images are used."
+    make_folder(tmp_path, 3)
+    huge_png(tmp_path / 'huge.png', 25000, 25000)
+    with pytest.warns(UserWarning, match='skipped 1 unreadable image file.*: huge.png'):
+        ds = load(tmp_path)
+    fct.test_eq(len(ds), 3)
+    fct.test_eq([(p.rsplit('/', 1)[-1], r) for p, r in ds.skipped],
+                [('huge.png', f'too large to decode: 25000×25000 = 625,000,000 pixels, '
+                              f'over the limit of {sd.MAX_PIXELS:,} (max_pixels)')])
+
+
+def test_max_pixels_is_the_limit(tmp_path):
+    make_folder(tmp_path, 3, size=80)
+    cv2.imwrite(str(tmp_path / 'wide.png'), smooth(80, 81))
+    fct.test_eq(load(tmp_path, max_pixels=80 * 81).skipped, [])
+    with pytest.warns(UserWarning, match='skipped 1'):
+        skipped = load(tmp_path, max_pixels=80 * 80).skipped
+    fct.test_eq(skipped, [(str(tmp_path / 'wide.png'),
+                           'too large to decode: 81×80 = 6,480 pixels, over the limit of 6,400 (max_pixels)')])
+    with pytest.raises(ValueError, match='max_pixels must be a positive integer, got 0'): load(tmp_path, max_pixels=0)
+
+
+def test_symlinked_subfolder_is_followed_once(tmp_path):
+    data, outside = make_folder(tmp_path / 'data' / 'real', 2).parent, make_folder(tmp_path / 'outside', 2)
+    os.symlink(outside, data / 'linked')
+    os.symlink(data, data / 'real' / 'loop')        # a loop back to data_dir
+    os.symlink(data / 'real', data / 'same')        # a second path to a folder already walked
+    names = sorted(sum(load(data).names.values(), []))
+    fct.test_eq(names, ['linked/img0.png', 'linked/img1.png', 'real/img0.png', 'real/img1.png'])
 
 
 def test_missing_folder(tmp_path):
@@ -167,7 +207,7 @@ def test_batches_same_seed_same_patches(tmp_path):
 def test_repeated_load_does_not_decode_again(tmp_path, monkeypatch):
     make_folder(tmp_path, 4)
     first = load(tmp_path)
-    monkeypatch.setattr(sd, '_decode', lambda p: pytest.fail(f'decoded {p} again'))
+    monkeypatch.setattr(sd, '_decode', lambda p, *_: pytest.fail(f'decoded {p} again'))
     fct.test_is(load(tmp_path).data, first.data)
 
 
@@ -176,7 +216,7 @@ def test_memmap_cache_is_reused_by_a_new_process(tmp_path, monkeypatch):
     first = load(tmp_path / 'imgs', cache_dir=tmp_path / 'cache')
     fct.test_eq(len(list((tmp_path / 'cache').glob('*.f16'))), 1)
     sd._prepare.cache_clear()  # what a new process sees
-    monkeypatch.setattr(sd, '_decode', lambda p: pytest.fail(f'decoded {p} again'))
+    monkeypatch.setattr(sd, '_decode', lambda p, *_: pytest.fail(f'decoded {p} again'))
     again = load(tmp_path / 'imgs', cache_dir=tmp_path / 'cache')
     fct.test_eq(again.data, first.data)
     fct.test_eq(again.names, first.names)
