@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_rundir.ipynb #cfad297c
 from __future__ import annotations
-import json, os, tempfile, warnings, zipfile
+import errno, json, os, warnings, zipfile
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -16,27 +16,61 @@ from .model import compact
 from .train import Run, snapshot, restore, make_run
 
 # %% auto #0
-__all__ = ['CheckpointError', 'atomic_write', 'write_json', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
-           'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_out_dir',
-           'check_fresh', 'clean_temps', 'append_log', 'read_log', 'lock_run_folder', 'export_model']
+__all__ = ['PICTURES', 'CheckpointError', 'atomic_write', 'write_json', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
+           'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh',
+           'clean_temps', 'check_out_dir', 'save_picture', 'check_text', 'append_log', 'read_log', 'lock_run_folder',
+           'export_model']
 
 # %% ../nbs/07_rundir.ipynb #5f15e763
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be read."
 
+_ADVICE = {errno.ENOSPC: 'free space and rerun to resume', errno.EDQUOT: 'free space and rerun to resume',
+           errno.EACCES: 'make it writable or use another out_dir', errno.EROFS: 'use another out_dir'}
+
+@contextmanager
+def _writing(path: Path):
+    "Turn a full disk, a full quota or a folder that refuses writes, met while writing `path`, into one line."
+    try: yield
+    except OSError as e:
+        if e.errno not in _ADVICE: raise
+        raise OSError(f"out_dir {path.parent}: {os.strerror(e.errno).lower()} while writing {path.name}; "
+                      f"{_ADVICE[e.errno]}") from None
+
+class _Noting:
+    "File `f`, noting the OS error of a failed write."
+    def __init__(self, f): self.f, self.error = f, None
+    def __getattr__(self, name): return getattr(self.f, name)
+    def write(self, data):
+        try: return self.f.write(data)
+        except OSError as e: self.error = e; raise
+
+def _write_all(f, write):
+    "`write(f)`, then flush; an OS error that the writer turned into another exception is raised as itself."
+    noted = _Noting(f)
+    try: write(noted)
+    except Exception:
+        if noted.error: raise noted.error from None
+        raise
+    f.flush()
+
+def _sync_folder(folder: Path):
+    "Flush the entries of `folder` (a rename in it) to disk."
+    fd = os.open(folder, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    "Call `write(file)` on a temporary file beside `path`, fsync it, then rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try: os.fsync(dir_fd)
-    finally: os.close(dir_fd)
+    "Call `write(file)` on a new temporary file beside `path`, fsync it, then rename it to `path`."
+    path = Path(path); tmp = path.with_name(f'.{path.name}.{os.urandom(4).hex()}.tmp')
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, 'xb') as f: _write_all(f, write); os.fsync(f.fileno())   # 'x': a new file, as any is
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True); raise
+        _sync_folder(path.parent)
     return path
 
 def write_json(path: str | os.PathLike, obj) -> Path:
@@ -68,7 +102,9 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
 _IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss',
              'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps',
              'probe_lr')
-_WRITTEN = ('start.pt', 'state.pt', 'decisions.jsonl', 'result.json', 'model.pt2')
+PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
+_OWN = ('start.pt', 'state.pt', 'state.prev.pt')      # only a run writes these
+_WRITTEN = (*_OWN, 'state.corrupt.pt', 'decisions.jsonl', 'split.json', 'result.json', 'model.pt2', *PICTURES)
 
 def verify_checkpoint(path: Path) -> Path:
     "`path` when its zip archive is whole and every record passes its CRC-32 check; else a `CheckpointError` naming it."
@@ -125,15 +161,6 @@ def load_state(out: Path, run: Run) -> tuple | None:
     restore(run, state['run'])
     return state['run'], state['search']
 
-def check_out_dir(out: Path, data_dir: str):
-    "Refuse an `out` that is a file, or that holds or lies inside `data_dir` (its pictures would become training data)."
-    if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
-    if not data_dir: return
-    o, d = out.resolve(), Path(data_dir).resolve()
-    if o == d or d in o.parents or o in d.parents:
-        raise ValueError(f"out_dir {out} and data_dir {data_dir} overlap: the run's pictures would become training "
-                         "images; use separate folders")
-
 def check_fresh(out: Path, run: Run):
     "Before starting over in `out`: refuse a log or result without a state, and a damaged or foreign `start.pt`."
     found = [f for f in ('decisions.jsonl', 'result.json') if (out/f).exists() and (out/f).stat().st_size]
@@ -147,10 +174,54 @@ def clean_temps(out: Path):
     for name in _WRITTEN:
         for tmp in out.glob(f'.{name}.*.tmp'): tmp.unlink(missing_ok=True)
 
+# %% ../nbs/07_rundir.ipynb #f3160043
+def _writable(out: Path):
+    "Refuse an `out` that cannot be made or written: a dangling link or a file on its way, a folder one cannot write."
+    here = next(p for p in (out, *out.parents) if p.exists() or p.is_symlink())
+    who = f"out_dir {out}" if here == out else f"out_dir {out}: {here}"
+    if not here.exists():
+        raise ValueError(f"{who} is a link to {os.readlink(here)}, which does not exist; "
+                         "create it or give another out_dir")
+    if not here.is_dir(): raise ValueError(f"{who} is a file; give a folder")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise PermissionError(f"{who} is not writable; make it writable or give another out_dir")
+
+def _foreign(out: Path) -> list:
+    "The names a run writes that `out` holds although it is no run's folder (no `start.pt`, no state)."
+    if not out.is_dir() or any(os.path.lexists(out/f) for f in _OWN): return []
+    return [f for f in _WRITTEN if os.path.lexists(out/f)]
+
+def check_out_dir(out: str | os.PathLike, data_dir: str):
+    "Refuse an `out` that cannot be written, overlaps `data_dir`, or holds files a run would overwrite; make nothing."
+    out = Path(out); _writable(out)
+    if data_dir:
+        o, d = out.resolve(), Path(data_dir).resolve()
+        if o == d or d in o.parents or o in d.parents:
+            raise ValueError(f"out_dir {out} and data_dir {data_dir} overlap: the run's pictures would become training "
+                             "images; use separate folders")
+    if found := _foreign(out):
+        raise ValueError(f"out_dir {out} holds {', '.join(found)} but no start.pt or state.pt: they are not a run's "
+                         "and a run would overwrite them; move them away or give another out_dir")
+
+# %% ../nbs/07_rundir.ipynb #b0c5946d
+def save_picture(fig, path: str | os.PathLike) -> Path:
+    "Write the matplotlib figure `fig` to `path`, named as one of `PICTURES`, as a PNG, atomically."
+    path = Path(path)
+    if path.name not in PICTURES: raise ValueError(f"{path.name} is not in PICTURES; list it there first")
+    return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
+
+# %% ../nbs/07_rundir.ipynb #8b79bcc7
+def check_text(**params: object):
+    "Refuse, with one line, a parameter that must be text (a name or a path) but is not; `None` is left to the default."
+    for name, value in params.items():
+        if not (value is None or isinstance(value, str)):
+            raise TypeError(f"parameter {name!r} must be a string (quote it in YAML), got {type(value).__name__} "
+                            f"{value!r}")
+
 # %% ../nbs/07_rundir.ipynb #af9cf9b8
 def append_log(out: Path, entry: dict):
     "Append one decision to the log and flush it to disk."
-    with open(out/'decisions.jsonl', 'a') as f:
+    with _writing(out/'decisions.jsonl'), open(out/'decisions.jsonl', 'a') as f:
         f.write(json.dumps(entry) + '\n'); f.flush(); os.fsync(f.fileno())
 
 def _decision(line: str) -> dict | None:
@@ -174,15 +245,26 @@ def read_log(out: Path, keep: int | None = None) -> list:
     return entries
 
 # %% ../nbs/07_rundir.ipynb #bfb0308a
+def _holder(lock: Path) -> str:
+    "' (pid N)' for the run whose process id is in `lock`; '' when there is none to read."
+    try: pid = lock.read_text().strip()
+    except OSError: return ''
+    return f' (pid {pid})' if pid.isdigit() else ''
+
 @contextmanager
 def lock_run_folder(out: str | os.PathLike):
-    "Hold `out/.lock` while the block runs; refuse at once, with one line, a folder another run holds."
-    out = Path(out); lock = FileLock(out/'.lock', timeout=0)
+    "Hold `out/.lock`, its process id in it, while the block runs; refuse at once, naming the holder, a folder in use."
+    out = Path(out); path = out/'.lock'; lock = FileLock(path, timeout=0)
     try: lock.acquire()
     except Timeout:
-        raise RuntimeError(f"out_dir {out} is in use by another run; wait for it or use another out_dir") from None
-    try: yield out
-    finally: lock.release()
+        raise RuntimeError(f"out_dir {out} is in use by another run{_holder(path)}; "
+                           "wait for it or use another out_dir") from None
+    try:
+        with _writing(path): path.write_text(str(os.getpid()))
+        yield out
+    finally:
+        try: os.truncate(path, 0)          # let go: no holder named, the file as the run found it
+        finally: lock.release()
 
 # %% ../nbs/07_rundir.ipynb #e0a1b2c4
 def export_model(run: Run, path: str | os.PathLike) -> Path:

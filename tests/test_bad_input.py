@@ -95,6 +95,22 @@ def test_out_dir_that_is_a_file(tmp_path):
     fct.test_eq(f.read_text(), 'mine')
 
 
+def test_out_dir_refused_before_training(tmp_path):
+    "A dangling link; a folder that is no run's yet holds files a run writes: one line each, nothing trained or made."
+    run = make_run(load_settings('sobel', **SMOKE))
+    link = tmp_path/'link'; link.symlink_to(tmp_path/'gone')
+    one_line(lambda: minimize(run, link, progress=False), ValueError,
+             f"out_dir {link} is a link to {tmp_path/'gone'}, which does not exist; create it or give another out_dir")
+    mine = tmp_path/'mine'; mine.mkdir()
+    for name in ('notes.txt', 'curves.png', 'model.pt2'): (mine/name).write_text(name)
+    before = files(mine)
+    one_line(lambda: minimize(run, mine, progress=False), ValueError,
+             f"out_dir {mine} holds model.pt2, curves.png but no start.pt or state.pt: they are not a run's and a run "
+             "would overwrite them; move them away or give another out_dir")
+    assert run.step == 0 and not (tmp_path/'gone').exists()
+    fct.test_eq(files(mine), before)
+
+
 def test_out_dir_and_data_dir_overlap(tmp_path):
     "A run's pictures must never become its training images: out_dir inside data_dir (or the reverse) is refused."
     images = tmp_path/'images'; images.mkdir()
@@ -115,12 +131,26 @@ def test_resume_on_other_data_is_refused(tmp_path, finished):
     fct.test_eq(files(finished), before)
 
 
+def papermill(tmp_path, *args) -> subprocess.CompletedProcess:
+    "The main job run by papermill's command line with `args`, from the repository root."
+    return subprocess.run([sys.executable, '-m', 'papermill', 'nbs/minimize.ipynb', str(tmp_path/'o.ipynb'),
+                           '--no-progress-bar', *args], cwd=ROOT, capture_output=True, text=True)
+
+
 def test_papermill_wrong_type(tmp_path, finished):
     "`papermill ... -p tolerance x`: non-zero exit, the reason on stderr, the existing out_dir as it was (one kernel for\n    the command line's behaviour; every message itself is tested in-process)."
     before = files(finished)
-    p = subprocess.run([sys.executable, '-m', 'papermill', 'nbs/minimize.ipynb', str(tmp_path/'o.ipynb'), '--no-progress-bar',
-                        '-p', 'preset', 'smoke', '-p', 'out_dir', str(finished), '-p', 'tolerance', 'x'],
-                       cwd=ROOT, capture_output=True, text=True)
+    p = papermill(tmp_path, '-p', 'preset', 'smoke', '-p', 'out_dir', str(finished), '-p', 'tolerance', 'x')
     assert p.returncode != 0
     assert "ValueError: setting 'tolerance': cannot read 'x' as float" in p.stderr, p.stderr[-2000:]
     fct.test_eq(files(finished), before)
+
+
+def test_papermill_yaml_of_wrong_type(tmp_path):
+    "`papermill ... -f params.yaml` with `task: [sobel]`: one line naming the parameter and the type it must have."
+    (tmp_path/'params.yaml').write_text(f"task: [sobel]\nout_dir: {tmp_path/'out'}\n")
+    p = papermill(tmp_path, '-f', str(tmp_path/'params.yaml'))
+    assert p.returncode != 0
+    line = "TypeError: parameter 'task' must be a string (quote it in YAML), got list ['sobel']"
+    assert line in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path/'out').exists()

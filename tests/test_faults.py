@@ -1,10 +1,11 @@
 "Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one; damaged state files and diverging bursts."
-import itertools, json, math, os, random, signal, subprocess, sys, time
+import errno, io, itertools, json, math, os, random, shutil, signal, subprocess, sys, time
 from dataclasses import asdict
 from pathlib import Path
 import pytest, torch
 import fastcore.test as fct
 import selfscale.metrics as metrics
+import selfscale.rundir as rundir
 from selfscale.minimize import minimize, Search
 from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_checkpoint, save_state, load_state
 from selfscale.settings import load_settings
@@ -189,9 +190,9 @@ def test_no_good_state_is_refused_and_kept(tmp_path):
 
 
 def test_log_without_state_is_refused(tmp_path):
-    "A folder with a decision log (or a result) but no state to continue it: refused, not overwritten."
+    "A folder with a decision log (or a result) but no start.pt or state to continue it: refused, not overwritten."
     (tmp_path/'decisions.jsonl').write_text('{"i": 1}\n')
-    with pytest.raises(ValueError, match='holds decisions.jsonl but no state.pt to resume from'):
+    with pytest.raises(ValueError, match="holds decisions.jsonl but no start.pt or state.pt: they are not a run's"):
         minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, progress=False)
     fct.test_eq((tmp_path/'decisions.jsonl').read_text(), '{"i": 1}\n')
 
@@ -205,7 +206,8 @@ def test_one_writer_per_folder(tmp_path):
         assert j.p.poll() is None and time.time() - t < 120, 'the job did not get to its first decision'
         time.sleep(0.01)
     with pytest.raises(RuntimeError) as e: minimize(make_run(load_settings('sobel', **SMOKE)), out, progress=False)
-    fct.test_eq(str(e.value), f"out_dir {out} is in use by another run; wait for it or use another out_dir")
+    fct.test_eq(str(e.value), f"out_dir {out} is in use by another run (pid {j.p.pid}); wait for it or use another "
+                              "out_dir")
     j.p.kill(); j.p.wait()                                       # the OS releases the lock of a killed process
     n = read_state(out)[0]['search']['decisions']               # what the resume starts from
     res = minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
@@ -222,3 +224,27 @@ def test_bad_log_line_in_the_middle_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=refused):
         minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path, max_trials=1, progress=False)
     fct.test_eq(len((tmp_path/'decisions.jsonl').read_text().splitlines()), 4)
+
+
+class FullDisk(io.FileIO):
+    "A file on a disk that fills at 100 bytes: a short write, then no space left (torch's writer hides the error)."
+    def write(self, data):
+        if self.tell() >= 100: raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(bytes(data)[:100 - self.tell()])
+
+
+def test_full_disk_is_one_line_and_loses_nothing(tmp_path, finished, monkeypatch):
+    "The disk fills while state.pt is written: one line naming folder and file; a rerun resumes from the last state."
+    out = tmp_path/'out'; shutil.copytree(finished, out)
+    run = make_run(load_settings('sobel', **SMOKE))
+    n = read_state(out)[0]['search']['decisions']
+    full = lambda path, mode: (FullDisk if '.state.pt.' in str(path) else open)(path, mode)
+    monkeypatch.setattr(rundir, 'open', full, raising=False)
+    with pytest.raises(OSError) as e: minimize(run, out, max_trials=1, progress=False)
+    fct.test_eq(str(e.value), f"out_dir {out}: no space left on device while writing state.pt; "
+                              "free space and rerun to resume")
+    assert not list(out.glob('.*.tmp'))
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=f"checkpoint not found: {out/'state.pt'}; resuming from the previous"):
+        res = minimize(make_run(run.settings, data=run.data), out, max_trials=1, progress=False)
+    fct.test_eq(res['decisions'], n + 1)
