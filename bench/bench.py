@@ -4,11 +4,15 @@
     python bench/bench.py            # the full table (about 6 minutes on 2 CPU cores)
     python bench/bench.py --quick    # the same table from fewer repetitions and 2,000 synthetic images (about 1 minute)
     python bench/bench.py --e2e      # adds the end-to-end papermill runs of nbs/minimize.ipynb (long)
+    python bench/bench.py --oracle   # adds the oracle's Ray trials: 2 at a time vs 1, early stopping vs none (minutes)
+    python bench/bench.py --parallel # adds minimize, 2 trials at a time vs 1 (--preset smoke: a minute; default: long)
     python bench/bench.py --device cuda
 
 Timings of the things compared are interleaved round by round and the fastest round of each counts, so a machine that
-is busy with something else disturbs both sides alike and as little as it can; the load average is printed with the table. The fast paths are compared with the plain code they
-replace through `selfscale.model.fast_paths`, and, for the papermill runs, the environment variable SELFSCALE_FAST=0.
+is busy with something else disturbs both sides alike and as little as it can; the load average is printed with the
+table (the papermill and oracle runs, minutes each, are timed once). The fast paths are compared with the plain code
+they replace through `selfscale.model.fast_paths`, and, for the papermill runs, the environment variable
+SELFSCALE_FAST=0.
 """
 from __future__ import annotations
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, threading, time
@@ -292,6 +296,87 @@ def bench_data(device, quick: bool, ds) -> list[Row]:
                         r['anon'] / 2 ** 30 / data_gib, '≤ 4 GiB', r['anon'] <= 4 * 2 ** 30))
     return rows
 
+# ---------------------------------------------------------------------------------------------------------------- figure 6
+def oracle_run(s, **kw) -> tuple[dict, float]:
+    "The oracle of `s` (2 seeds) in a fresh temporary folder, quietly; it and its wall seconds."
+    from selfscale.sweep import oracle     # Ray only here: the data worker's memory stays what it measures
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        o = oracle(s, seeds=2, out_dir=tmp, progress=False, **kw)
+        return o, time.perf_counter() - t
+
+def final_metrics(o: dict) -> np.ndarray:
+    "The validation and test metric of every training, (structure, val/test, seed), in the oracle's order (NaN: none)."
+    return np.array([[r['metrics'], r['metrics_test']] for r in o['structures']], dtype=float)
+
+def metric_gaps(a: dict, b: dict) -> np.ndarray:
+    "Absolute differences of `final_metrics` between two oracles of the same trainings (inf where not alike)."
+    x, y = final_metrics(a), final_metrics(b)
+    alike = [r['widths'] for r in a['structures']] == [r['widths'] for r in b['structures']] and \
+        np.array_equal(np.isnan(x), np.isnan(y))
+    return np.nan_to_num(np.abs(x - y)) if alike else np.full(x.shape, np.inf)
+
+def bench_oracle(quick: bool) -> list[Row]:
+    "Figure 6: the oracle's trials 2 at a time vs one after another, and with its early stopping vs without."
+    from selfscale.sweep import start_ray
+    widths = (2, 2) if quick else (3, 3)
+    s = load_settings(TASK, preset='smoke', widths=widths, device='cpu')
+    start_ray(workers=2)                   # before the clocks start, with the CPUs every variant asks for
+    par, t_par = oracle_run(s, workers=2, threads=1, early_stop=False)
+    seq, t_seq = oracle_run(s, workers=1, threads=2, early_stop=False)
+    one, t_one = oracle_run(s, workers=1, threads=1, early_stop=False)
+    asha, _ = oracle_run(s, workers=2, threads=1)
+    if any(any(r['stopped']) for o in (par, seq, one) for r in o['structures']):
+        raise AssertionError('early_stop=False stopped a training')
+    gaps, speed = metric_gaps(par, one), t_seq / t_par
+    n, diff, differ = gaps[:, 0].size, float(gaps.max()), int((gaps > 1e-6).any(1).sum())
+    what = f"{n} trainings of {list(widths)}'s sub-structures (smoke)"
+    small = lambda o: f"{o['smallest']['widths']} ({o['smallest']['params']})" if o['smallest'] else 'none'
+    same, r_time = small(asha) == small(par), par['train_seconds'] / asha['train_seconds']
+    return [Row(f'6a oracle, {what}, none stopped, wall s: 2 trials at a time × 1 thread vs one at a time × 2',
+                f'{t_par:.0f}', f'{t_seq:.0f}', speed, '≥ 1.6×', speed >= 1.6,
+                note=f'one at a time × 1 thread: {t_one:.0f} s; the smoke batches run on 1 thread either way'),
+            Row(f'6b oracle, {what}: largest difference of the final val and test metrics, one at a time vs 2 at a time'
+                ' (1 thread each)', f'{diff:.1e} ({differ} of {n} differ)', '—', diff, '≤ 1e-6', diff <= 1e-6),
+            Row('6c oracle training time (s, summed over trials): early stopping vs every structure to the end',
+                f"{asha['train_seconds']:.0f}", f"{par['train_seconds']:.0f}", r_time, '≥ 2×', r_time >= 2),
+            Row("6d oracle's smallest structure within tolerance (params): early stopping vs every one to the end",
+                small(asha), small(par), float(same), 'the same', same)]
+
+# ---------------------------------------------------------------------------------------------------------------- figure 7
+def same_decisions(a: list, b: list) -> bool:
+    "Do two decision logs hold the same changes, outcomes and structures, the metric after each within 1e-6?"
+    keys = ('i', 'action', 'layer', 'mask', 'kept', 'structure')
+    return len(a) == len(b) and all([x.get(k) for k in keys] == [y.get(k) for k in keys] and
+                                    np.isclose(x['after'], y['after'], rtol=0, atol=1e-6, equal_nan=True)
+                                    for x, y in zip(a, b))
+
+def bench_parallel(preset: str, device) -> list[Row]:
+    "Figure 7: minimize sobel (seed 0) from one trained start with 2 trials at a time vs one at a time."
+    from dataclasses import replace
+    from selfscale.minimize import minimize
+    from selfscale.rundir import read_log
+    from selfscale.sweep import start_ray
+    from selfscale.train import fit, snapshot, restore
+    s = load_settings(TASK, preset=preset, device=str(device), seed=0)
+    trained = make_run(s)
+    fit(trained, progress=False)
+    start, got = snapshot(trained), {}
+    start_ray(workers=2)                   # before the clocks start
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in (1, 2):
+            run = restore(make_run(replace(s, parallel_trials=k), trained.data), start)
+            t = time.perf_counter()
+            res = minimize(run, Path(tmp) / str(k), progress=False)
+            got[k] = res, read_log(Path(tmp) / str(k)), time.perf_counter() - t
+    (one, log1, t1), (two, log2, t2) = got[1], got[2]
+    same = one['final_structure'] == two['final_structure'] and same_decisions(log1, log2)
+    what = f'minimize sobel seed 0 ({preset}) from one trained start, {len(log1)} decisions'
+    return [Row(f'7a {what}, wall s: 2 trials at a time vs one at a time', f'{t2:.0f}', f'{t1:.0f}', t1 / t2, '—', None,
+                note=f"search seconds {two['seconds']:.0f} vs {one['seconds']:.0f}"),
+            Row(f'7b {what}: final structure, and the decision log with `after` within 1e-6',
+                str(two['final_structure']), str(one['final_structure']), float(same), 'the same', same)]
+
 # ---------------------------------------------------------------------------------------------------------------- main
 def machine(device: torch.device) -> str:
     "A one-line description of where the benchmark ran."
@@ -305,8 +390,11 @@ def main(argv=None):
     p.add_argument('--device', default='auto', help="auto, cpu or cuda")
     p.add_argument('--e2e', action='store_true', help='also time papermill runs of nbs/minimize.ipynb (long)')
     p.add_argument('--e2e-timeout', type=float, default=1800, help='stop a papermill run after this many seconds')
+    p.add_argument('--oracle', action='store_true', help="also time the oracle's Ray trials (figure 6, minutes)")
     p.add_argument('--threads', type=int, help="torch's intra-op threads (default: torch's own); 1 steadies the ratios on a shared machine")
-    p.add_argument('--only', default='1,2,3,4,5', help='comma-separated figures to run, e.g. 1,3')
+    p.add_argument('--parallel', action='store_true', help='also minimize with 2 trials at a time vs 1 (figure 7)')
+    p.add_argument('--preset', default='default', help="figure 7's preset (default: ~20+ min a run; smoke: ~1 min)")
+    p.add_argument('--only', default='1,2,3,4,5,6,7', help='comma-separated figures to run, e.g. 1,3')
     p.add_argument('--json', help='also write the rows as JSON to this file')
     p.add_argument('--worker', nargs=4, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -320,7 +408,9 @@ def main(argv=None):
     steps = [('1', lambda: bench_training(device, a.quick, ds)), ('2', lambda: bench_ranking(device, a.quick, ds)),
              ('3', lambda: bench_compaction(device, a.quick)),
              ('4', lambda: bench_e2e(device, a.quick, a.e2e_timeout) if a.e2e else []),
-             ('5', lambda: bench_data(device, a.quick, ds))]
+             ('5', lambda: bench_data(device, a.quick, ds)),
+             ('6', lambda: bench_oracle(a.quick) if a.oracle else []),
+             ('7', lambda: bench_parallel(a.preset, device) if a.parallel else [])]
     for fig, fn in steps:
         if fig not in only: continue
         t = time.time()

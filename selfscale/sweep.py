@@ -53,9 +53,9 @@ def _data(s: Settings):
     return load_data(s.task, s.data_dir or None, crop=s.crop, n_eval=s.n_eval, device=resolve_device(s.device))
 
 def train_structure(config: dict):
-    "Tune trainable: train `widths` from scratch with `seed` (in `config['trial']`) as the full net is trained."
-    torch.set_num_threads(1)
+    "Tune trainable: train `widths` from scratch with `seed`, `threads` (in `config['trial']`) as the full net is."
     c = config['trial']
+    torch.set_num_threads(c['threads'])
     s = replace(_settings(c['settings']), widths=tuple(c['widths']), seed=c['seed'])
     run = make_run(s, _data(s))
     size, curve = dict(params=n_params(run.model), flops=flops_per_pixel(run.model)), []
@@ -114,14 +114,14 @@ class _Progress(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info): self._line(trial, True)
 
 def run_trials(trainable, configs: list, folder: Path, phase: str, settings: Settings, say, scheduler=None,
-               address: str | None = None, workers: int | None = None, progress: bool = True) -> list:
-    "One Tune experiment under `folder`: `trainable` once per config, in order; the results."
-    start_ray(address, workers)
+               address: str | None = None, workers: int | None = None, progress: bool = True, threads: int = 1) -> list:
+    "One Tune experiment under `folder`: `trainable` once per config (`threads` added), in order; the results."
+    start_ray(address, workers and workers * threads)
     folder = Path(folder).resolve()
     name = f"{phase}-{1 + sum(1 for p in folder.glob(f'{phase}-*') if p.is_dir())}"
     gpu = {'gpu': 0.25} if resolve_device(settings.device).type == 'cuda' else {}
-    results = tune.Tuner(tune.with_resources(trainable, {'cpu': 1, **gpu}),
-        param_space={'trial': tune.grid_search(configs)},
+    results = tune.Tuner(tune.with_resources(trainable, {'cpu': threads, **gpu}),
+        param_space={'trial': tune.grid_search([{**c, 'threads': threads} for c in configs])},
         tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True, max_concurrent_trials=workers,
                                     trial_dirname_creator=lambda t: t.trial_id),
         run_config=tune.RunConfig(name=name, storage_path=str(folder), verbose=0, progress_reporter=tune.CLIReporter(),
@@ -221,13 +221,14 @@ def _says(metric: str):
 
 def oracle(settings: Settings, seeds: int | list = 3, out_dir: str | os.PathLike | None = None,
            address: str | None = None, workers: int | None = None, progress: bool = True,
-           reduction_factor: float = 3) -> dict:
+           reduction_factor: float = 3, threads: int = 1, early_stop: bool = True) -> dict:
     "Train every sub-structure of `settings.widths` from scratch with each seed, as Ray Tune trials; the oracle."
     s, t0, start = settings, time.time(), tuple(settings.widths)
     out, seeds = Path(out_dir or f"runs/oracle-{s.task}-{'x'.join(map(str, start))}"), _seeds(s, seeds)
     if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
-    shapes, kw = substructures(start, s.kernel), dict(address=address, workers=workers, progress=progress)
+    shapes = substructures(start, s.kernel)
+    kw = dict(address=address, workers=workers, progress=progress, threads=threads)
     todo = lambda ws, have: [dict(widths=list(w), seed=k, settings=asdict(s))
                              for w in ws for k in seeds if (w, k) not in have]
     if cfgs := todo([start], _oracle_trials(out/'tune', s)):
@@ -237,7 +238,8 @@ def oracle(settings: Settings, seeds: int | list = 3, out_dir: str | os.PathLike
         full, finals = [have[start, k] for k in seeds], [(w, r['params'], r['val']) for (w, _), r in have.items()
                                                           if r.get('final')]
         if not math.isfinite(ref := _mean([f['val'] for f in full])): raise Diverged(f"the full net {start} diverged")
-        sched = OracleScheduler(s, [f['curve'] for f in full], ref, len(seeds), finals, reduction_factor)
+        sched = OracleScheduler(s, [f['curve'] for f in full], ref, len(seeds), finals, reduction_factor) \
+            if early_stop else None
         run_trials(train_structure, cfgs, out/'tune', 'rest', s, _says(s.metric), scheduler=sched, **kw)
         have = _oracle_trials(out/'tune', s)
     o = {**oracle_table(s, seeds, have), 'seconds': round(time.time() - t0),
@@ -258,9 +260,9 @@ def gap_to_oracle(result: dict, oracle: dict | str | os.PathLike) -> float:
 
 # %% ../nbs/09_sweep.ipynb #37af5664
 def minimize_trial(config: dict):
-    "Tune trainable: `minimize` with `strategy` and `seed` (in `config['trial']`) in its run folder; the answer."
-    torch.set_num_threads(1)
+    "Tune trainable: `minimize` with `strategy`, `seed`, `threads` (in `config['trial']`) in its folder; the answer."
     c = config['trial']
+    torch.set_num_threads(c['threads'])
     s = replace(_settings(c['settings']), strategy=c['strategy'], seed=c['seed'])
     run = make_run(s, _data(s))
     res = minimize(run, out_dir=c['folder'], progress=False, **c['budget'])
