@@ -54,7 +54,7 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 def sobel(img: np.ndarray) -> np.ndarray:
     "Sobel gradient magnitude (3×3) divided by `SOBEL_SCALE`, clipped to [0,1]."
     dx, dy = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
-    return np.clip(cv2.magnitude(dx, dy) / SOBEL_SCALE, 0, 1)
+    return np.clip(np.sqrt(dx * dx + dy * dy) / SOBEL_SCALE, 0, 1)
 
 def canny(img: np.ndarray, low: float = 100, high: float = 200) -> np.ndarray:
     "Canny edges (hysteresis thresholds `low`, `high` on 0–255) as 0/1."
