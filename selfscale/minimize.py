@@ -5,11 +5,15 @@
 # %% ../nbs/08_minimize.ipynb #7cdf8a1a
 from __future__ import annotations
 import math, os, statistics, time
+from collections.abc import Iterator
 from contextlib import nullcontext
+from copy import deepcopy
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
+from .settings import Settings
+from .data import Dataset
 from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pixel
 from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
 from .train import (Run, Diverged, evaluate, polish, snapshot, restore, make_run, make_optimizer, fit,
@@ -20,8 +24,9 @@ from .strategies import get_strategy
 
 # %% auto #0
 __all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide',
-           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'removed_matrix',
-           'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
+           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'speculate', 'turns',
+           'removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize',
+           'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
@@ -159,6 +164,59 @@ def describe(entry: dict) -> str:
     return (f"{entry['i']}. {change_name(entry)}: {entry['metric']} {entry['after']:.4g} vs threshold {entry['threshold']:.4g} "
             f"→ {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
 
+# %% ../nbs/08_minimize.ipynb #c784359a
+def speculate(run: Run, search: Search, accepted: dict, k: int, strategy: str | None = None) -> list:
+    "The next `k` changes one at a time would try if each before failed: [(change, the `Search` it is tried with)]."
+    trial, out = deepcopy(search), []
+    for _ in range(k):
+        restore(run, accepted)                     # each proposed from the accepted net, whatever a strategy touched
+        change = next_change(run, trial, strategy)
+        if change is None: break
+        out.append((change, deepcopy(trial)))
+        record(trial, change, False, run.model.structure())
+        trial.decisions += 1
+    restore(run, accepted)
+    return out
+
+# %% ../nbs/08_minimize.ipynb #14536dd6
+def _trial(settings: Settings, data: Dataset | None, threads: int, accepted: dict, search: Search,
+           change: dict) -> tuple:
+    "In a worker: `decide` `change` from `accepted` with `threads` torch threads; (its entry, the snapshot if kept)."
+    torch.set_num_threads(threads)
+    run = restore(make_run(settings, data), accepted)
+    entry = decide(run, search, accepted, change)
+    return entry, snapshot(run) if entry['kept'] else None
+
+def _in_workers(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
+    "The `trials` ((change, search) pairs) as Ray tasks: (entry, snapshot if kept) in order, up to the first kept."
+    import ray
+    from selfscale.sweep import start_ray          # sweep imports this module: imported when first needed
+    start_ray(workers=run.settings.parallel_trials)
+    task = ray.remote(_trial).options(num_cpus=1, num_gpus=1 / len(trials) if run.device.type == 'cuda' else 0)
+    data = None if run.data.on_disk else ray.put(run.data)     # a memory-mapped set is read from its cache file there
+    start, threads = ray.put(accepted), torch.get_num_threads()
+    pending = [task.remote(run.settings, data, threads, start, s, change) for change, s in trials]
+    while pending:
+        entry, state = ray.get(pending.pop(0))
+        if entry['kept']:
+            for later in pending: ray.cancel(later)
+            pending = []
+        yield entry, state
+
+def turns(run: Run, search: Search, accepted: dict, k: int = 1, strategy: str | None = None) -> Iterator[tuple]:
+    "The next decisions, each (log entry or None, accepted snapshot) as from `turn`: one, or up to `k` tried at once."
+    trials = speculate(run, search, accepted, k, strategy) if k > 1 else []
+    if len(trials) < 2:
+        yield turn(run, search, accepted, strategy)
+        return
+    for (change, _), (entry, state) in zip(trials, _in_workers(run, accepted, trials)):
+        record(search, change, entry['kept'], entry['structure'])
+        search.decisions = entry['i']
+        if entry['kept']:
+            restore(run, state)
+            accepted = state
+        yield entry, accepted
+
 # %% ../nbs/08_minimize.ipynb #66088767
 def _scalars(metrics: dict) -> dict: return {k: float(v) for k, v in metrics.items() if isinstance(v, float)}
 
@@ -260,15 +318,16 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
         while not search.done and (max_trials is None or trials < max_trials) and \
               (time_budget is None or search.seconds + time.time() - start < time_budget):
             if target is not None and sum(run.model.structure()) <= target: break
-            t0 = time.time()
-            entry, accepted = turn(run, search, accepted)
-            if entry:
-                trials += 1; bar.update()
-                if progress: bar.write(describe(entry))
-            search.seconds += time.time() - t0
-            if out:
-                if entry: append_log(out, entry)
-                save_state(out, accepted, asdict(search))
+            t0, left = time.time(), math.inf if max_trials is None else max_trials - trials
+            for entry, accepted in turns(run, search, accepted, min(run.settings.parallel_trials, left)):
+                if entry:
+                    trials += 1; bar.update()
+                    if progress: bar.write(describe(entry))
+                search.seconds += time.time() - t0
+                if out:
+                    if entry: append_log(out, entry)
+                    save_state(out, accepted, asdict(search))
+                t0 = time.time()
         bar.close()
         res = result(run, search, verify(run, search) if search.done and run.settings.verify else None)
         if out:

@@ -44,6 +44,7 @@ class Settings:
     strategy: str = 'ablation'
     restart: bool = True       # when no mask can go, train each one-mask-narrower structure from scratch before stopping
     verify: int = 2            # seeds that retrain the final structure from scratch at the end (0: none)
+    parallel_trials: int = 1   # trials tried at once in Ray workers (set it to the cores); decisions as with 1
     seed: int = 0
     device: str = 'auto'
     preset: str = 'default'
@@ -123,7 +124,7 @@ def check_settings(s: Settings) -> Settings:
     if not s.widths or any(w <= 0 for w in s.widths):
         raise ValueError(f"widths must be positive integers, got {s.widths}")
     for k in ('kernel', 'crop', 'patch', 'batch', 'steps', 'eval_every', 'patience', 'probe_steps', 'burst_rounds',
-              'starts', 'noise_bursts', 'n_eval', 'polish_iters', 'polish_batch'):
+              'starts', 'noise_bursts', 'n_eval', 'polish_iters', 'polish_batch', 'parallel_trials'):
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")
     if s.kernel % 2 == 0: raise ValueError(f"kernel must be odd (same padding), got {s.kernel}")
     if s.patch > s.crop: raise ValueError(f"patch ({s.patch}) must not exceed crop ({s.crop})")

@@ -1,6 +1,6 @@
 "Integration tests of the minimization: a planted solution is found, a resumed run ends as an uninterrupted one."
 import json
-import numpy as np, pytest, torch
+import numpy as np, pytest, ray, torch
 from selfscale.data import register_task, TASKS
 from selfscale.metrics import shortfall, within
 from selfscale.minimize import compare_strategies, minimize
@@ -31,6 +31,25 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
         assert parts[k] == whole[k], k
     strip = lambda log: [{k: v for k, v in d.items() if k != 'seconds'} for d in log]
     assert strip(read_log(tmp_path/'parts')) == strip(read_log(tmp_path/'whole'))
+
+
+def test_parallel_trials_decide_as_one_at_a_time(tmp_path):
+    "Two trials at a time on a local Ray of 2 CPUs, stopped and resumed on the way: the decisions of one at a time."
+    settings = lambda k: load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=k)
+    one = minimize(make_run(settings(1)), tmp_path/'one', progress=False)
+    try:
+        minimize(make_run(settings(2)), tmp_path/'two', max_trials=3, progress=False)
+        two = minimize(make_run(settings(2)), tmp_path/'two', progress=False)
+    finally: ray.shutdown()
+    assert one['done'] and two['done']
+    for k in ('final_structure', 'removed', 'decisions', 'parameters'): assert two[k] == one[k], k
+    assert two['metrics_final'] == pytest.approx(one['metrics_final'], rel=0, abs=1e-6)
+    logs = [read_log(tmp_path/name) for name in ('one', 'two')]
+    fields = lambda log: [[d.get(k) for k in ('i', 'action', 'layer', 'mask', 'kept', 'structure')] for d in log]
+    assert fields(logs[1]) == fields(logs[0])
+    assert [d['after'] for d in logs[1]] == pytest.approx([d['after'] for d in logs[0]], rel=0, abs=1e-6)
+    # the paths this covers: a pass after a failure in one pair, a pass first with the trial after it thrown away
+    assert ''.join('K' if d['kept'] else 'F' for d in logs[0]).startswith('FKK')
 
 
 def _teacher() -> MaskedFCN:
