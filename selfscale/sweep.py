@@ -148,7 +148,7 @@ def _seeds(s: Settings, n: int | list) -> list: return list(range(s.seed, s.seed
 
 def _identity(s: Settings) -> dict:
     "The settings that decide a trial's outcome beside its structure and seed."
-    return {k: v for k, v in asdict(s).items() if k not in ('widths', 'seed', 'device', 'preset', 'strategy')}
+    return {k: v for k, v in asdict(s).items() if k not in ('widths', 'seed', 'device', 'preset', 'strategy', 'parallel_trials')}
 
 def _row(s: Settings, w: tuple, results: list, reference: float, bound: float) -> dict:
     "One structure's line of the oracle: size, metrics per seed, mean, spread, within."
@@ -263,7 +263,8 @@ def minimize_trial(config: dict):
     "Tune trainable: `minimize` with `strategy`, `seed`, `threads` (in `config['trial']`) in its folder; the answer."
     c = config['trial']
     torch.set_num_threads(c['threads'])
-    s = replace(_settings(c['settings']), strategy=c['strategy'], seed=c['seed'])
+    # a trial holds one share of Ray's CPUs: trials of its own would wait for CPUs the other trials hold
+    s = replace(_settings(c['settings']), strategy=c['strategy'], seed=c['seed'], parallel_trials=1)
     run = make_run(s, _data(s))
     res = minimize(run, out_dir=c['folder'], progress=False, **c['budget'])
     test = evaluate(run, record=False, part='test')[s.metric]
