@@ -29,7 +29,8 @@ class Settings:
     loss: str = 'l2'
     steps: int = 300           # Adam steps of each start of the first training (warm-up, then cosine to zero)
     starts: int = 3            # initializations tried; the best start is then polished by L-BFGS
-    rounds: int = 10           # L-BFGS polish rounds of the first training, each on a fresh batch (0: Adam only)
+    rounds: int = 30           # most L-BFGS polish rounds of a training, each on a fresh batch (0: Adam only)
+    start_rounds: int = 2      # polish rounds every start gets before the best is kept
     polish_iters: int = 100    # L-BFGS iterations of one polish round (a burst is one round)
     polish_batch: int = 128    # training patches of one polish round
     eval_every: int = 100
@@ -128,7 +129,7 @@ def check_settings(s: Settings) -> Settings:
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")
     if s.kernel % 2 == 0: raise ValueError(f"kernel must be odd (same padding), got {s.kernel}")
     if s.patch > s.crop: raise ValueError(f"patch ({s.patch}) must not exceed crop ({s.crop})")
-    for k in ('seed', 'min_steps', 'verify', 'rounds'):
+    for k in ('seed', 'min_steps', 'verify', 'rounds', 'start_rounds'):
         if getattr(s, k) < 0: raise ValueError(f"{k} must be a non-negative integer, got {getattr(s, k)}")
     if s.seed >= 2 ** 63: raise ValueError(f"seed must be below 2**63, got {s.seed}")
     if not 0 <= s.tolerance < math.inf: raise ValueError(f"tolerance must be >= 0 and finite, got {s.tolerance}")

@@ -18,7 +18,7 @@ from .metrics import get_loss, compute_metrics, better, shortfall, within
 # %% auto #0
 __all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
            'Diverged', 'train', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled', 'snapshot', 'restore',
-           'states_equal', 'polish', 'fit', 'NotLearned', 'trivial_scores', 'check_learned']
+           'states_equal', 'polish', 'converged', 'fit', 'NotLearned', 'trivial_scores', 'check_learned']
 
 # %% ../nbs/04_train.ipynb #0579bc6d
 @dataclass
@@ -236,27 +236,42 @@ def polish(run: Run, iters: int | None = None, batch: int | None = None) -> floa
     return loss
 
 # %% ../nbs/04_train.ipynb #a0f1c005
+def converged(metric: str, curve: list, frac: float, window: int = 3) -> bool:
+    "Did the last `window` values of `curve` gain less than `frac` (relative) over the best before them?"
+    if len(curve) <= window: return False
+    best = lambda vals: min(vals, key=lambda v: shortfall(metric, v, vals[0]))
+    before, recent = best(curve[:-window]), best(curve[-window:])
+    return -shortfall(metric, recent, before) < frac * abs(before)
+
 def fit(run: Run, progress: bool = True, on_eval=None) -> dict:
-    "Train to capacity: `starts` scheduled Adam starts, the best polished by `rounds` rounds of L-BFGS; its evaluation."
+    "Train to capacity: `starts` Adam starts polished `start_rounds` rounds each, the best polished until it converges."
     s = run.settings
-    bar = tqdm(total=s.starts + s.rounds, desc=f'{s.task}: fit', disable=not progress)
+    first = min(s.start_rounds, s.rounds)
+    bar = tqdm(total=s.starts * (1 + first) + s.rounds - first, desc=f'{s.task}: fit', disable=not progress)
+    def polished(n: int) -> list:
+        out = []
+        for _ in range(n):
+            polish(run); out.append(evaluate(run)); bar.update()
+            bar.set_postfix({s.metric: f"{out[-1][s.metric]:.4g}"})
+        return out
     tried = []
     for k in range(s.starts):
         if k: reinit(run)
-        e = train_scheduled(run, progress=False)
-        tried.append((e, k, snapshot(run))); bar.update()
-    e, k, best = min(tried, key=lambda t: shortfall(s.metric, t[0][s.metric], tried[0][0][s.metric]))
+        evals = [train_scheduled(run, progress=False)] + polished(first)
+        tried.append((evals, k, snapshot(run))); bar.update()
+    evals, k, best = min(tried, key=lambda t: shortfall(s.metric, t[0][-1][s.metric], tried[0][0][-1][s.metric]))
     if s.starts > 1:
         restore(run, best)
-        kept = f'start {k + 1} of {s.starts} kept ({s.metric} {e[s.metric]:.4g})'
-        run.history.append({'step': run.step, 'event': kept})
-    for _ in range(s.rounds):
-        polish(run)
-        e = evaluate(run)
-        if on_eval: on_eval(e)
-        bar.update(); bar.set_postfix({s.metric: f"{e[s.metric]:.4g}"})
+        run.history.append({'step': run.step, 'event': f'start {k + 1} of {s.starts} kept ({s.metric} '
+                                                        f'{evals[-1][s.metric]:.4g})'})
+    curve = [e[s.metric] for e in evals[1:]]
+    if on_eval: on_eval(evals[-1])
+    for _ in range(len(curve), s.rounds):
+        if converged(s.metric, curve, s.tolerance / 10): break
+        evals += polished(1); curve.append(evals[-1][s.metric])
+        if on_eval: on_eval(evals[-1])
     bar.close()
-    return e
+    return evals[-1]
 
 # %% ../nbs/04_train.ipynb #629781b3
 LEARNED = 0.2   # the best trivial output must fall short of the full net by more than this fraction of its metric
