@@ -20,7 +20,7 @@ from .train import (Run, Diverged, evaluate, polish, snapshot, restore, make_run
                              check_learned)
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
-from .strategies import get_strategy
+from .strategies import get_strategy, strategy_names
 
 # %% auto #0
 __all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide',
@@ -336,13 +336,13 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
     return res
 
 # %% ../nbs/08_minimize.ipynb #4824ee15
-def compare_strategies(run: Run, strategies: list, out_dir: str | os.PathLike | None = None, progress: bool = True,
-                       **budget) -> list:
-    "Minimize with each strategy from the same trained start; one summary row per strategy."
+def compare_strategies(run: Run, strategies: list | str, out_dir: str | os.PathLike | None = None,
+                       progress: bool = True, **budget) -> list:
+    "Minimize with each strategy (a list or 'a, b') from the same trained start; one summary row per strategy."
+    strategies = strategy_names(strategies)
     if run.step == 0: fit(run, progress=progress)
     start, rows = snapshot(run), []
     for name in strategies:
-        get_strategy(name)
         r = restore(make_run(replace(run.settings, strategy=name), data=run.data), start)
         res = minimize(r, Path(out_dir)/name if out_dir else None, progress=progress, **budget)
         rows.append(dict(strategy=name, structure=res['final_structure'], parameters=res['parameters'],

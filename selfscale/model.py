@@ -10,7 +10,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['FAST', 'init_mask_', 'fast_paths', 'fast_layout', 'masked_weights', 'masked_conv', 'activate', 'MaskedFCN',
-           'set_enabled', 'set_frozen', 'reinit_mask', 'n_params', 'flops_per_pixel', 'compact', 'remove_layer']
+           'check_mask', 'set_enabled', 'set_frozen', 'reinit_mask', 'n_params', 'flops_per_pixel', 'compact',
+           'remove_layer']
 
 # %% ../nbs/02_model.ipynb #e7a1a53b
 def init_mask_(conv: nn.Conv2d, masks=slice(None), generator: torch.Generator | None = None):
@@ -91,16 +92,25 @@ class MaskedFCN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.activations(x)[-1]
 
 # %% ../nbs/02_model.ipynb #69d9cdc9
+def check_mask(model: MaskedFCN, layer: int, mask: int):
+    "Refuse, with one line, a (`layer`, `mask`) that is not a mask of one of the model's hidden layers."
+    w = model.widths
+    if not (0 <= layer < len(w) and 0 <= mask < w[layer]):
+        raise IndexError(f"no mask {layer}.{mask}: the hidden layers 0..{len(w) - 1} have {list(w)} masks")
+
 def set_enabled(model: MaskedFCN, layer: int, mask: int, on: bool = True):
     "Enable or disable mask `mask` of layer `layer`."
+    check_mask(model, layer, mask)
     model.enabled[layer][mask] = on
 
 def set_frozen(model: MaskedFCN, layer: int, mask: int, on: bool = True):
     "Freeze or unfreeze mask `mask` of layer `layer`."
+    check_mask(model, layer, mask)
     model.frozen[layer][mask] = on
 
 def reinit_mask(model: MaskedFCN, layer: int, mask: int, generator: torch.Generator | None = None):
     "Fresh truncated-normal weights and bias for one mask."
+    check_mask(model, layer, mask)
     init_mask_(model.convs[layer], mask, generator)
 
 # %% ../nbs/02_model.ipynb #81f00ba6

@@ -11,8 +11,8 @@ from .model import MaskedFCN, masked_conv, masked_weights, fast_layout, set_enab
 from .train import Run, train, evaluate, snapshot, restore, reset_adam
 
 # %% auto #0
-__all__ = ['Candidate', 'STRATEGIES', 'PROBES', 'register_strategy', 'get_strategy', 'rank_by', 'sequential', 'random_order',
-           'cosine_matrix', 'mean_activation', 'taylor', 'ablation_losses', 'ablation', 'probe']
+__all__ = ['Candidate', 'STRATEGIES', 'PROBES', 'register_strategy', 'get_strategy', 'strategy_names', 'rank_by', 'sequential',
+           'random_order', 'cosine_matrix', 'mean_activation', 'taylor', 'ablation_losses', 'ablation', 'probe']
 
 # %% ../nbs/06_strategies.ipynb #2128aecf
 Candidate = tuple  # (layer, mask)
@@ -29,6 +29,12 @@ def get_strategy(name: str) -> Callable:
     "The strategy called `name`; an unknown name is refused with the list of known ones."
     if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}")
     return STRATEGIES[name]
+
+def strategy_names(strategies: list | str) -> list:
+    "Strategy names from a list or a comma-separated string, every one checked before any work."
+    names = [n.strip() for n in strategies.split(',')] if isinstance(strategies, str) else list(strategies)
+    for name in names: get_strategy(name)
+    return names
 
 def rank_by(candidates: list, scores: dict, descending: bool = False) -> list:
     "`candidates` sorted by `scores[c]` (ascending unless `descending`); ties keep the candidates' order."

@@ -22,7 +22,7 @@ from .metrics import HIGHER_IS_BETTER, better, pass_line, within
 from .train import Diverged, make_run, evaluate
 from .minimize import train_from_scratch, minimize
 from .rundir import write_json
-from .strategies import get_strategy
+from .strategies import strategy_names
 
 # %% auto #0
 __all__ = ['start_ray', 'substructures', 'train_structure', 'OracleScheduler', 'run_trials', 'read_trials', 'oracle_table',
@@ -282,8 +282,7 @@ def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out
           address: str | None = None, workers: int | None = None, progress: bool = True, **budget) -> list:
     "Minimize with every strategy × seed as parallel Ray Tune trials; a row per run, also written to `sweep.json`."
     s, seeds = settings, _seeds(settings, seeds)
-    strategies = [n.strip() for n in strategies.split(',')] if isinstance(strategies, str) else list(strategies)
-    for name in strategies: get_strategy(name)
+    strategies = strategy_names(strategies)
     out = Path(out_dir or f'runs/sweep-{s.task}').resolve()
     fields = ('strategy', 'seed', 'structure', 'parameters', 'flops', 'metric', 'seconds')
     def done() -> dict:

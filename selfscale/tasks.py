@@ -9,7 +9,7 @@ from typing import Callable
 import cv2, numpy as np
 
 # %% auto #0
-__all__ = ['TASKS', 'SOBEL_SCALE', 'Task', 'register_task', 'get_task', 'to_uint8', 'sobel', 'canny', 'threshold']
+__all__ = ['TASKS', 'BUILT_IN', 'SOBEL_SCALE', 'Task', 'register_task', 'get_task', 'to_uint8', 'sobel', 'canny', 'threshold']
 
 # %% ../nbs/01a_tasks.ipynb #b4778f47
 @dataclass(frozen=True)
@@ -30,10 +30,12 @@ class Task:
         return y
 
 TASKS: dict[str, Task] = {}
+BUILT_IN = ('sobel', 'canny', 'threshold')   # registered with the targets below; a user's task takes another name
 
 def register_task(name: str, fn: Callable[[np.ndarray], np.ndarray], binary: bool = False,
                   augment: bool = True) -> Task:
     "Add (or replace) the task `name` whose targets `fn` computes; `binary` tasks have 0/1 targets."
+    if name in BUILT_IN: raise ValueError(f"task {name!r} is built in; register yours under another name")
     if not callable(fn): raise TypeError(f"task {name!r}: fn must be a function of an image, got {fn!r}")
     TASKS[name] = Task(name, fn, binary, augment)
     return TASKS[name]
