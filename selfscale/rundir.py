@@ -144,8 +144,8 @@ def read_state(out: Path) -> tuple | None:
 def same_experiment(out: Path, theirs: dict, ours: dict):
     "Refuse `out` when the settings `theirs` stored in it belong to another experiment than `ours`."
     plain = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v
-    diff = [k for k in _IDENTITY if plain(theirs[k]) != plain(ours[k])]
-    what = ', '.join(f'{k}={theirs[k]!r}' for k in diff)
+    diff = [k for k in _IDENTITY if plain(theirs.get(k)) != plain(ours[k])]
+    what = ', '.join(f'{k}={theirs.get(k)!r}' for k in diff)
     if diff: raise ValueError(f"out_dir {out} holds another experiment ({what}); "
                               "use another out_dir or the same settings")
 
