@@ -161,8 +161,8 @@ def change_name(change: dict) -> str:
 
 def describe(entry: dict) -> str:
     "One line for a decision: what was tried, the metric against the threshold, kept or reverted."
-    return (f"{entry['i']}. {change_name(entry)}: {entry['metric']} {entry['after']:.4g} vs threshold {entry['threshold']:.4g} "
-            f"→ {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
+    return (f"{entry['i']}. {change_name(entry)}: {entry['metric']} {entry['after']:.4g} "
+            f"vs threshold {entry['threshold']:.4g} → {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
 
 # %% ../nbs/08_minimize.ipynb #c784359a
 def speculate(run: Run, search: Search, accepted: dict, k: int, strategy: str | None = None) -> list:

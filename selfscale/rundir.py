@@ -99,8 +99,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
     return restore(make_run(s, data), state)
 
 # %% ../nbs/07_rundir.ipynb #4877b698
-_IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance', 'loss',
-             'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps',
+_IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance',
+             'loss', 'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps',
              'probe_lr', 'restart', 'start_rounds')
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 _OWN = ('start.pt', 'state.pt', 'state.prev.pt')      # only a run writes these

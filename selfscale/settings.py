@@ -43,7 +43,7 @@ class Settings:
     metric: str = 'psnr'       # metric the keep-or-revert decision compares
     tolerance: float = 0.02    # allowed relative loss of `metric`
     strategy: str = 'ablation'
-    restart: bool = False      # when no mask can go, train each one-mask-narrower structure from scratch before stopping
+    restart: bool = False      # when no mask can go, train each structure one mask narrower from scratch first
     verify: int = 2            # seeds that retrain the final structure from scratch at the end (0: none)
     parallel_trials: int = 1   # trials tried at once in Ray workers (set it to the cores); decisions as with 1
     seed: int = 0

@@ -148,7 +148,8 @@ def _seeds(s: Settings, n: int | list) -> list: return list(range(s.seed, s.seed
 
 def _identity(s: Settings) -> dict:
     "The settings that decide a trial's outcome beside its structure and seed."
-    return {k: v for k, v in asdict(s).items() if k not in ('widths', 'seed', 'device', 'preset', 'strategy', 'parallel_trials')}
+    no_outcome = ('widths', 'seed', 'device', 'preset', 'strategy', 'parallel_trials')
+    return {k: v for k, v in asdict(s).items() if k not in no_outcome}
 
 def _row(s: Settings, w: tuple, results: list, reference: float, bound: float) -> dict:
     "One structure's line of the oracle: size, metrics per seed, mean, spread, within."
