@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .settings import Settings
 from .data import Dataset
 from .model import MaskedFCN, set_enabled, remove_layer, n_params, flops_per_pixel
-from .metrics import get_loss, shortfall, within, pass_line, HIGHER_IS_BETTER
+from .metrics import get_loss, shortfall, better, within, pass_line, HIGHER_IS_BETTER
 from .train import (Run, Diverged, evaluate, polish, snapshot, restore, make_run, make_optimizer, fit,
                              check_learned)
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
@@ -59,6 +59,7 @@ class Search:
     origin: list                                   # current hidden layer -> starting hidden layer
     noise: float = 0.                              # spread (standard deviation) of the control bursts' metric
     threshold: float = float('nan')                # the worst metric a trial may end at and be kept
+    best: float = float('nan')                     # the reference's metric, or a kept net's above it: what it can do
     reference_test: dict = field(default_factory=dict)
     failed: list = field(default_factory=list)     # [layer, mask] that failed since the last accepted change
     failed_structures: list = field(default_factory=list)   # widths a layer removal failed to reach
@@ -133,14 +134,17 @@ def next_change(run: Run, search: Search, strategy: str | None = None) -> dict |
     l, m = get_strategy(name)(run, cands)[0]
     return {'action': 'disable', 'layer': l, 'mask': m, 'strategy': name}
 
-def record(search: Search, change: dict, kept: bool, structure: list):
-    "Update the failure lists and the layer origins after a decision that left the net at `structure`."
-    if kept:
-        search.failed = []
-        if change['action'] == 'remove_layer': search.origin.pop(change['layer'])
-    elif change['action'] == 'disable': search.failed.append([change['layer'], change['mask']])
-    elif change['action'] == 'restart': search.failed_structures.append(change['widths'])
-    else: search.failed_structures.append(_without(structure, change['layer']))
+def record(search: Search, entry: dict, tolerance: float):
+    "Update the search after a decision (its log entry): failures, layer origins, and the bar a kept net raised."
+    if not entry['kept']:
+        if entry['action'] == 'disable': search.failed.append([entry['layer'], entry['mask']])
+        elif entry['action'] == 'restart': search.failed_structures.append(entry['widths'])
+        else: search.failed_structures.append(_without(entry['structure'], entry['layer']))
+        return
+    search.failed = []
+    if entry['action'] == 'remove_layer': search.origin.pop(entry['layer'])
+    if better(entry['metric'], entry['after'], search.best):     # the full net can do what its sub-net did
+        search.best, search.threshold = entry['after'], pass_line(entry['metric'], entry['after'], tolerance)
 
 # %% ../nbs/08_minimize.ipynb #4e35a31c
 def turn(run: Run, search: Search, accepted: dict, strategy: str | None = None) -> tuple:
@@ -150,7 +154,7 @@ def turn(run: Run, search: Search, accepted: dict, strategy: str | None = None) 
         search.done = True
         return None, accepted
     entry = decide(run, search, accepted, change)
-    record(search, change, entry['kept'], run.model.structure())
+    record(search, entry, run.settings.tolerance)
     return entry, snapshot(run) if entry['kept'] else accepted
 
 def change_name(change: dict) -> str:
@@ -173,7 +177,7 @@ def speculate(run: Run, search: Search, accepted: dict, k: int, strategy: str | 
         change = next_change(run, trial, strategy)
         if change is None: break
         out.append((change, deepcopy(trial)))
-        record(trial, change, False, run.model.structure())
+        record(trial, dict(change, kept=False, structure=run.model.structure()), run.settings.tolerance)
         trial.decisions += 1
     restore(run, accepted)
     return out
@@ -210,7 +214,7 @@ def turns(run: Run, search: Search, accepted: dict, k: int = 1, strategy: str | 
         yield turn(run, search, accepted, strategy)
         return
     for (change, _), (entry, state) in zip(trials, _in_workers(run, accepted, trials)):
-        record(search, change, entry['kept'], entry['structure'])
+        record(search, entry, run.settings.tolerance)
         search.decisions = entry['i']
         if entry['kept']:
             restore(run, state)
@@ -246,7 +250,7 @@ def result(run: Run, search: Search, verified: dict | None = None) -> dict:
     s = run.settings
     full = MaskedFCN(tuple(search.initial_widths), s.kernel)
     return dict(task=s.task, strategy=s.strategy, seed=s.seed, preset=s.preset, metric=s.metric, tolerance=s.tolerance,
-                threshold=search.threshold, noise=search.noise,
+                threshold=search.threshold, best=search.best, noise=search.noise,
                 initial_structure=search.initial_widths, final_structure=run.model.structure(),
                 removed=removed_matrix(run, search), metrics_initial=_scalars(search.initial),
                 metrics_reference=_scalars(search.reference), metrics_final=_scalars(evaluate(run, record=False)),
@@ -282,6 +286,7 @@ def start_search(run: Run) -> tuple:
     reference = {k: statistics.fmean(c[k] for c in controls) for k in _scalars(controls[0])}
     noise = statistics.stdev(values) if len(values) > 1 else 0.
     return accepted, Search(list(run.model.widths), reference, initial, list(range(len(run.model.widths))), noise=noise,
+                            best=reference[s.metric],
                             threshold=pass_line(s.metric, reference[s.metric], s.tolerance), reference_test=test)
 
 def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:
