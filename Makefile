@@ -28,12 +28,14 @@ lab: install
 	mkdir -p $(dir $(LAB)) && (test -f $(LAB) || cp nbs/lab.ipynb $(LAB))
 	$(BIN)/jupyter lab $(LAB) $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# the tests train the smoke preset with fewer polish rounds (tests/fast.ini): mechanics, not capacity
+TESTS_ENV = SELFSCALE_SETTINGS=$(CURDIR)/tests/fast.ini
 nbtest: install
-	$(BIN)/nbdev-test --n-workers 2
+	$(TESTS_ENV) $(BIN)/nbdev-test --n-workers 2
 
 # two workers, a test file each (module fixtures stay in one process): 1.4× on 2 cores
 pytest: install
-	$(BIN)/pytest -q -rs -n 2 --dist loadfile
+	$(TESTS_ENV) $(BIN)/pytest -q -rs -n 2 --dist loadfile
 
 test: nbtest pytest
 
