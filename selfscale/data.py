@@ -10,79 +10,13 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable
 import cv2, numpy as np, skimage.data, torch
-from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 from tqdm.auto import tqdm
 from .tasks import Task, TASKS, register_task, get_task, sobel, canny, threshold, to_uint8  # noqa: F401
+from .images import IMAGE_EXTS, MAX_PIXELS, find_images, read_gray, to_gray, _decode  # noqa: F401
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'find_images', 'to_gray', 'read_gray',
-           'centre_crop', 'reflect_pad', 'resolve_device', 'Dataset', 'embedded_images', 'split_by_name', 'load_data']
-
-# %% ../nbs/01_data.ipynb #e6b21898
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
-
-def _is_image(folder: str, name: str) -> bool:
-    "Whether `name` in `folder` is a visible image file (by its extension; a link to one counts)."
-    return not name.startswith('.') and os.path.splitext(name)[1].lower() in IMAGE_EXTS \
-        and os.path.isfile(os.path.join(folder, name))
-
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    "The image files under `folder`, recursively through symlinked folders (each real folder once), sorted, not hidden."
-    found, seen = [], set()
-    for sub, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(sub)
-        if real in seen: dirs.clear(); continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        found += [Path(sub, n) for n in names if _is_image(sub, n)]
-    return sorted(found)
-
-# %% ../nbs/01_data.ipynb #b8d3f58f
-MAX_PIXELS = 1 << 26  # images of more pixels (8192²) are skipped undecoded: each decodes to at most 512 MiB
-
-_HEADERS = (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile, BmpImagePlugin.BmpImageFile,
-            TiffImagePlugin.TiffImageFile)  # Pillow's readers of the IMAGE_EXTS formats; they stop after the header
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    "Width and height from the header of the PNG, JPEG, BMP or TIFF file at `path` (no pixel decoded), else None."
-    for reader in _HEADERS:
-        try:
-            with reader(path) as im: return im.size
-        except Exception: pass  # not this format, or no readable header: OpenCV will say why
-    return None
-
-def _check_size(path: Path, max_pixels: int) -> None:
-    "Refuse the image at `path` if its header gives more than `max_pixels` pixels."
-    w, h = _header_size(path) or (0, 0)
-    if w * h > max_pixels:
-        raise ValueError(f'too large to decode: {w}×{h} = {w * h:,} pixels, over the limit of {max_pixels:,} '
-                         '(max_pixels)')
-
-def _decode(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    "The raw pixels of the image file at `path`, as OpenCV decodes them (any depth, 1, 3 or 4 channels)."
-    _check_size(path, max_pixels)
-    buf = np.fromfile(path, np.uint8)
-    if buf.size == 0: raise ValueError('empty file')
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if img is None: raise ValueError('not a readable image (corrupt, truncated or another format)')
-    return img
-
-_TO_GRAY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
-
-def to_gray(img: np.ndarray) -> np.ndarray:
-    "Float32 gray in [0,1] from 8- or 16-bit gray, BGR or BGRA pixels (alpha is ignored)."
-    if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f'unsupported pixel type {img.dtype} (8- or 16-bit only)')
-    g = img.astype(np.float32) / np.iinfo(img.dtype).max
-    if g.ndim == 3 and g.shape[2] == 1: g = g[..., 0]
-    if g.ndim == 3:
-        if g.shape[2] not in _TO_GRAY: raise ValueError(f'unsupported number of channels: {g.shape[2]}')
-        g = cv2.cvtColor(g, _TO_GRAY[g.shape[2]])
-    return g
-
-def read_gray(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    "The image at `path` as float32 gray in [0,1] (H,W); one of more than `max_pixels` pixels is refused undecoded."
-    return to_gray(_decode(Path(path), max_pixels))
+__all__ = ['MEMORY_LIMIT', 'CACHE_DIR', 'PARTS', 'EMBEDDED', 'centre_crop', 'reflect_pad', 'resolve_device', 'Dataset',
+           'embedded_images', 'split_by_name', 'load_data']
 
 # %% ../nbs/01_data.ipynb #4e1d9725
 def centre_crop(img: np.ndarray, crop: int) -> np.ndarray:

@@ -13,7 +13,8 @@ from .model import set_enabled, set_frozen, reinit_mask, n_params, flops_per_pix
 from .train import Run, train, evaluate, snapshot, restore, reset_adam
 from .viz import plot_history, plot_masks, html_table
 from .strategies import STRATEGIES
-from .minimize import start_search, turn, describe, compare_strategies
+from .decide import turn, describe
+from .minimize import start_search, compare_strategies
 
 # %% auto #0
 __all__ = ['png', 'plot_curves', 'table_html', 'MaskGrid', 'Lab']

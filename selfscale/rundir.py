@@ -18,8 +18,7 @@ from .train import Run, snapshot, restore, make_run
 # %% auto #0
 __all__ = ['PICTURES', 'CheckpointError', 'atomic_write', 'write_json', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
            'verify_checkpoint', 'save_state', 'read_state', 'same_experiment', 'load_state', 'check_fresh',
-           'clean_temps', 'check_out_dir', 'save_picture', 'check_text', 'append_log', 'read_log', 'lock_run_folder',
-           'export_model']
+           'clean_temps', 'check_out_dir', 'save_picture', 'append_log', 'read_log', 'lock_run_folder', 'export_model']
 
 # %% ../nbs/07_rundir.ipynb #5f15e763
 class CheckpointError(ValueError):
@@ -209,14 +208,6 @@ def save_picture(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.name not in PICTURES: raise ValueError(f"{path.name} is not in PICTURES; list it there first")
     return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
-
-# %% ../nbs/07_rundir.ipynb #8b79bcc7
-def check_text(**params: object):
-    "Refuse, with one line, a parameter that must be text (a name or a path) but is not; `None` is left to the default."
-    for name, value in params.items():
-        if not (value is None or isinstance(value, str)):
-            raise TypeError(f"parameter {name!r} must be a string (quote it in YAML), got {type(value).__name__} "
-                            f"{value!r}")
 
 # %% ../nbs/07_rundir.ipynb #af9cf9b8
 def append_log(out: Path, entry: dict):

@@ -11,7 +11,8 @@ from typing import get_type_hints
 import selfscale
 
 # %% auto #0
-__all__ = ['PROJECT_SETTINGS', 'Settings', 'settings_files', 'read_settings_file', 'load_settings', 'check_settings']
+__all__ = ['PROJECT_SETTINGS', 'Settings', 'settings_files', 'read_settings_file', 'load_settings', 'check_settings',
+           'check_text']
 
 # %% ../nbs/00_settings.ipynb #f120c16d
 @dataclass(frozen=True)
@@ -136,3 +137,11 @@ def check_settings(s: Settings) -> Settings:
     if not (0 < s.lr < math.inf and 0 < s.probe_lr < math.inf):
         raise ValueError(f"lr and probe_lr must be positive numbers, got {s.lr}, {s.probe_lr}")
     return s
+
+# %% ../nbs/00_settings.ipynb #8b79bcc7
+def check_text(**params: object):
+    "Refuse, with one line, a parameter that must be text (a name or a path) but is not; `None` is left to the default."
+    for name, value in params.items():
+        if not (value is None or isinstance(value, str)):
+            raise TypeError(f"parameter {name!r} must be a string (quote it in YAML), got {type(value).__name__} "
+                            f"{value!r}")

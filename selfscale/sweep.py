@@ -9,8 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
 import matplotlib.pyplot as plt
-import torch
-import ray
+import ray, torch
 from ray import tune
 from ray.tune import ExperimentAnalysis
 from ray.tune.schedulers import ASHAScheduler
@@ -20,7 +19,8 @@ from .data import load_data, resolve_device
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import HIGHER_IS_BETTER, better, pass_line, within
 from .train import Diverged, make_run, evaluate
-from .minimize import train_from_scratch, minimize
+from .decide import train_from_scratch
+from .minimize import minimize
 from .rundir import write_json
 from .strategies import strategy_names
 

@@ -6,7 +6,8 @@ import pytest, torch
 import fastcore.test as fct
 import selfscale.metrics as metrics
 import selfscale.rundir as rundir
-from selfscale.minimize import minimize, Search
+from selfscale.minimize import minimize
+from selfscale.decide import Search
 from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_checkpoint, save_state, load_state
 from selfscale.settings import load_settings
 from selfscale.train import Diverged, fit, make_run, snapshot, train

@@ -4,7 +4,8 @@ import fastcore.test as fct
 import selfscale.panel as panel
 from selfscale.settings import load_settings
 from selfscale.train import fit, make_run, snapshot, restore, states_equal
-from selfscale.minimize import apply_change, minimize
+from selfscale.minimize import minimize
+from selfscale.decide import apply_change
 from selfscale.rundir import read_log
 from selfscale.panel import Lab
 
