@@ -95,7 +95,8 @@ def test_compact_same_output_and_exportable(tmp_path):
 def test_minimize_same_decisions(data, tmp_path):
     def decisions(fast):
         with fast_paths(fast):
-            res = minimize(make_run(settings(strategy='ablation'), data), tmp_path/str(fast), max_trials=3,
+            # one layer: every decision a burst of the batched (or looped) ablation's choice, none a fresh training
+            res = minimize(make_run(settings(strategy='ablation', widths=(5,)), data), tmp_path/str(fast), max_trials=3,
                            progress=False)
             # which of two near-tied masks goes may differ (L-BFGS amplifies float rounding); what is kept may not
             return res['final_structure'], [(e['action'], e['kept'], e['structure']) for e in read_log(tmp_path/str(fast))]
