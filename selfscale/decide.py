@@ -56,7 +56,8 @@ class Search:
     failed: list = field(default_factory=list)     # [layer, mask] that failed since the last accepted change
     failed_structures: list = field(default_factory=list)   # widths a layer removal failed to reach
     decisions: int = 0
-    seconds: float = 0.
+    seconds: float = 0.                            # the search's wall time: control bursts and decisions
+    training_seconds: float = 0.                   # the first training's (0 when the run came trained)
     done: bool = False
 
 # %% ../nbs/08_decide.ipynb #188ac6b0

@@ -34,7 +34,7 @@ def removed_matrix(run: Run, search: Search) -> list:
 def verify(run: Run, search: Search) -> dict:
     "Train the final structure from scratch with `verify` other seeds, as the full net was: test metric per seed."
     s, widths = run.settings, run.model.structure()
-    seeds, values = [s.seed + 1 + k for k in range(s.verify)], []
+    seeds, values, t0 = [s.seed + 1 + k for k in range(s.verify)], [], time.time()
     for seed in seeds:
         r = make_run(replace(s, widths=tuple(widths), seed=seed), data=run.data)
         train_from_scratch(r)
@@ -42,7 +42,7 @@ def verify(run: Run, search: Search) -> dict:
     full = search.reference_test[s.metric]
     return dict(structure=widths, seeds=seeds, metrics_test=values, mean=statistics.fmean(values),
                 spread=max(values) - min(values), full_test=full,
-                within=within(s.metric, statistics.fmean(values), full, s.tolerance))
+                within=within(s.metric, statistics.fmean(values), full, s.tolerance), seconds=round(time.time() - t0, 2))
 
 def result(run: Run, search: Search, verified: dict | None = None) -> dict:
     "The summary of a minimization: structures, removed masks, metrics on validation and test, size, time, the split."
@@ -58,6 +58,7 @@ def result(run: Run, search: Search, verified: dict | None = None) -> dict:
                 parameters_initial=n_params(full), parameters=n_params(run.model),
                 flops_initial=flops_per_pixel(full), flops=flops_per_pixel(run.model), verify=verified,
                 decisions=search.decisions, seconds=round(search.seconds, 2), done=search.done,
+                seconds_total=round(search.training_seconds + search.seconds + (verified or {}).get('seconds', 0), 2),
                 split={p: run.data.names[p] for p in ('val', 'test')})
 
 # %% ../nbs/08_minimize.ipynb #79f05279
@@ -95,11 +96,12 @@ def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:
         read_log(out, keep=resumed[1]['decisions'])
         return resumed[0], Search(**resumed[1])
     if out: check_fresh(out, run)
-    if run.step == 0: fit(run, progress=progress)
     t0 = time.time()
+    if run.step == 0: fit(run, progress=progress)
+    t1 = time.time()
     accepted, search = start_search(run)
     if out: save_checkpoint(run, out/'start.pt')
-    search.seconds += time.time() - t0
+    search.training_seconds, search.seconds = t1 - t0, time.time() - t1
     if out: save_state(out, accepted, asdict(search))
     return accepted, search
 

@@ -9,7 +9,8 @@ from tests.common import ROOT
 PARAMS = {'task', 'data_dir', 'out_dir', 'widths', 'strategy', 'tolerance', 'seed', 'device', 'preset', 'max_trials',
           'verify', 'oracle'}
 KEYS = {'task', 'strategy', 'seed', 'preset', 'initial_structure', 'final_structure', 'removed', 'metrics_initial',
-        'metrics_final', 'metrics_test', 'metrics_test_full', 'threshold', 'noise', 'split', 'parameters', 'flops', 'seconds'}
+        'metrics_final', 'metrics_test', 'metrics_test_full', 'threshold', 'best', 'noise', 'split', 'parameters', 'flops',
+        'seconds', 'seconds_total'}
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 
 
