@@ -18,7 +18,8 @@ from .strategies import get_strategy
 
 # %% auto #0
 __all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide',
-           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'speculate', 'turns']
+           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'speculate',
+           'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
@@ -184,13 +185,18 @@ def _trial(settings: Settings, data: Dataset | None, threads: int, accepted: dic
     entry = decide(run, search, accepted, change)
     return entry, snapshot(run) if entry['kept'] else None
 
-def _in_workers(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
-    "The `trials` ((change, search) pairs) as Ray tasks: (entry, snapshot if kept) in order, up to the first kept."
+def in_workers(run: Run, fn, k: int) -> tuple:
+    "`fn` as a Ray task of one CPU (on CUDA a 1/`k` GPU share), and the run's data as the workers get it."
     import ray
     from selfscale.sweep import start_ray          # sweep imports this module: imported when first needed
     start_ray(workers=run.settings.parallel_trials)
-    task = ray.remote(_trial).options(num_cpus=1, num_gpus=1 / len(trials) if run.device.type == 'cuda' else 0)
-    data = None if run.data.on_disk else ray.put(run.data)     # a memory-mapped set is read from its cache file there
+    task = ray.remote(fn).options(num_cpus=1, num_gpus=1 / k if run.device.type == 'cuda' else 0)
+    return task, None if run.data.on_disk else ray.put(run.data)  # a memory-mapped set is read from its cache there
+
+def _in_workers(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
+    "The `trials` ((change, search) pairs) as Ray tasks: (entry, snapshot if kept) in order, up to the first kept."
+    import ray
+    task, data = in_workers(run, _trial, len(trials))
     start, threads = ray.put(accepted), torch.get_num_threads()
     pending = [task.remote(run.settings, data, threads, start, s, change) for change, s in trials]
     while pending:

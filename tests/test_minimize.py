@@ -38,8 +38,8 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 
 
 def test_parallel_trials_decide_as_one_at_a_time(tmp_path):
-    "Two trials at a time on a local Ray of 2 CPUs, stopped and resumed on the way: the decisions of one at a time."
-    settings = lambda k: load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=k)
+    "Two trials (and verification seeds) at a time on a local Ray of 2 CPUs, stopped and resumed: as one at a time."
+    settings = lambda k: load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=k, verify=2)
     one = minimize(make_run(settings(1)), tmp_path/'one', progress=False)
     try:
         minimize(make_run(settings(2)), tmp_path/'two', max_trials=3, progress=False)
@@ -48,6 +48,7 @@ def test_parallel_trials_decide_as_one_at_a_time(tmp_path):
     assert one['done'] and two['done']
     for k in ('final_structure', 'removed', 'decisions', 'parameters'): assert two[k] == one[k], k
     assert two['metrics_final'] == pytest.approx(one['metrics_final'], rel=0, abs=1e-6)
+    assert two['verify']['metrics_test'] == pytest.approx(one['verify']['metrics_test'], rel=0, abs=1e-6)  # seeds at once
     logs = [read_log(tmp_path/name) for name in ('one', 'two')]
     fields = lambda log: [[d.get(k) for k in ('i', 'action', 'layer', 'mask', 'kept', 'structure')] for d in log]
     assert fields(logs[1]) == fields(logs[0])
