@@ -18,8 +18,8 @@ from .strategies import get_strategy
 
 # %% auto #0
 __all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'measure', 'decide',
-           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'describe', 'speculate',
-           'in_workers', 'turns']
+           'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name', 'threshold_text', 'describe',
+           'speculate', 'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
@@ -74,30 +74,30 @@ def hopeless(metric: str, after: float, last: float, line: float, rounds_left: i
     "Would `rounds_left` more bursts, gaining what the last one gained, still end short of the `line`?"
     return -shortfall(metric, after, last) * rounds_left < shortfall(metric, after, line)
 
-def measure(run: Run, search: Search) -> float:
-    "A burst's metric; within twice the noise of the threshold, the mean over `noise_bursts` reseeded bursts."
+def measure(run: Run, search: Search) -> tuple:
+    "(metric, margin): a burst's, 0; within twice the noise of the threshold, the mean of `noise_bursts` and its error."
     s, start = run.settings, snapshot(run)
     first = burst(run)[s.metric]
-    if abs(first - search.threshold) > 2 * search.noise: return first
+    if abs(first - search.threshold) > 2 * search.noise: return first, 0.
     more = reseeded_bursts(run, start, s.noise_bursts, search.decisions)
-    return statistics.fmean([first, *(b[s.metric] for b in more)])
+    return statistics.fmean([first, *(b[s.metric] for b in more)]), search.noise / math.sqrt(s.noise_bursts)
 
 def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
     "Try `change` from the accepted snapshot (up to `burst_rounds` bursts); keep or revert; the decision's log entry."
     s, t0 = run.settings, time.time()
-    line, after, kept, rounds = search.threshold, float('nan'), False, 0
+    line, after, margin, kept, rounds = search.threshold, float('nan'), 0., False, 0
     try:
         apply_change(run, change)
         while rounds < s.burst_rounds and not kept:
             last, rounds = after, rounds + 1
-            after = measure(run, search)
-            kept = shortfall(s.metric, after, line) <= 0
+            after, margin = measure(run, search)
+            kept = shortfall(s.metric, after, line) <= -margin      # near the line: clear of it by the error
             if rounds > 1 and not kept and hopeless(s.metric, after, last, line, s.burst_rounds - rounds): break
     except Diverged: after = float('nan')
     if not kept: restore(run, accepted)
     search.decisions += 1
     return dict(i=search.decisions, **change, metric=s.metric, reference=search.reference[s.metric],
-                threshold=line, noise=search.noise, after=after, kept=kept, rounds=rounds,
+                threshold=line, noise=search.noise, after=after, margin=margin, kept=kept, rounds=rounds,
                 diverged=not math.isfinite(after), structure=run.model.structure(), seconds=round(time.time() - t0, 3))
 
 # %% ../nbs/08_decide.ipynb #8fdb8f44
@@ -157,10 +157,14 @@ def change_name(change: dict) -> str:
     if change['action'] == 'restart': return f"restart as {change['widths']}"
     return f"remove layer {change['layer']}"
 
+def threshold_text(entry: dict) -> str:
+    "The line a decision had to clear, with the margin it had near it: '38.25', or '38.25 + 0.12'."
+    return f"{entry['threshold']:.4g}" + (f" + {entry['margin']:.2g}" if entry.get('margin') else '')
+
 def describe(entry: dict) -> str:
     "One line for a decision: what was tried, the metric against the threshold, kept or reverted."
     return (f"{entry['i']}. {change_name(entry)}: {entry['metric']} {entry['after']:.4g} "
-            f"vs threshold {entry['threshold']:.4g} → {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
+            f"vs threshold {threshold_text(entry)} → {'kept' if entry['kept'] else 'reverted'} {entry['structure']}")
 
 # %% ../nbs/08_decide.ipynb #c784359a
 def speculate(run: Run, search: Search, accepted: dict, k: int, strategy: str | None = None) -> list:
