@@ -3,6 +3,7 @@ init seeds, and print one JSON line per run (final structure, parameters, test m
 
     python bench/trust.py sobel init 0                  # a whole run: train the full net with seed 0, minimize, verify
     python bench/trust.py sobel burst 2 --start runs/trust/sobel-default-init-0/start.pt   # that start, other bursts
+    python bench/trust.py sobel again 1 --start runs/trust/sobel-default-init-1/start.pt   # that start, its own bursts
     python bench/trust.py sobel init 3 --preset smoke --tolerance 0                         # must not shrink
     python bench/trust.py sobel scratch 1 --widths 4    # the ground truth: one structure trained as a full net is
 
@@ -20,10 +21,10 @@ def main(task: str, mode: str, seed: int, start: str | None, preset: str, tolera
     torch.set_num_threads(1)
     tag = ('' if tolerance is None else f'-tol{tolerance}') + (f'-w{widths}' if widths else '')
     out, t0 = Path(f'runs/trust/{task}-{preset}-{mode}-{seed}{tag}'), time.time()
-    if mode != 'burst': run = make_run(load_settings(task, preset, seed=seed, device='cpu', tolerance=tolerance, widths=widths))
+    if mode not in ('burst', 'again'): run = make_run(load_settings(task, preset, seed=seed, device='cpu', tolerance=tolerance, widths=widths))
     else:
-        run = load_checkpoint(start, device='cpu')
-        run.batch_gen.manual_seed(10_000 + seed)          # the same trained net, other batches for every burst
+        run = load_checkpoint(start, device='cpu')     # again: the search once more, with the code as it is now
+        if mode == 'burst': run.batch_gen.manual_seed(10_000 + seed)   # the same trained net, other batches
     res = minimize(run, out, max_trials=0 if mode == 'scratch' else None, progress=False)
     m, v = res['metric'], res['verify'] or {}
     print(json.dumps(dict(task=task, preset=preset, mode=mode, seed=seed, tolerance=res['tolerance'],
@@ -35,7 +36,7 @@ def main(task: str, mode: str, seed: int, start: str | None, preset: str, tolera
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('task'); p.add_argument('mode', choices=['init', 'burst', 'scratch']); p.add_argument('seed', type=int)
+    p.add_argument('task'); p.add_argument('mode', choices=['init', 'burst', 'again', 'scratch']); p.add_argument('seed', type=int)
     p.add_argument('--start'); p.add_argument('--preset', default='default'); p.add_argument('--tolerance', type=float)
     p.add_argument('--widths')
     a = p.parse_args()
