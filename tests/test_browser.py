@@ -45,7 +45,8 @@ def lab_url(tmp_path):
     port = free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home/'config'), JUPYTER_DATA_DIR=str(home/'data'),
                JUPYTER_RUNTIME_DIR=str(home/'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home/'settings'),
-               JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'), SELFSCALE_SETTINGS=str(ROOT/'settings.ini'))
+               JUPYTERLAB_WORKSPACES_DIR=str(home/'workspaces'),
+               SELFSCALE_SETTINGS=os.environ.get('SELFSCALE_SETTINGS', str(ROOT/'settings.ini')))   # make test's
     log_path = tmp_path/'jupyter.log'
     log = open(log_path, 'w')
     proc = subprocess.Popen([sys.executable, '-m', 'jupyter', 'lab', '--no-browser', '--ServerApp.ip=127.0.0.1',
