@@ -197,7 +197,7 @@ def in_workers(run: Run, fn, k: int) -> tuple:
     task = ray.remote(fn).options(num_cpus=1, num_gpus=1 / k if run.device.type == 'cuda' else 0)
     return task, None if run.data.on_disk else ray.put(run.data)  # a memory-mapped set is read from its cache there
 
-def _in_workers(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
+def _trials_at_once(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
     "The `trials` ((change, search) pairs) as Ray tasks: (entry, snapshot if kept) in order, up to the first kept."
     import ray
     task, data = in_workers(run, _trial, len(trials))
@@ -216,7 +216,7 @@ def turns(run: Run, search: Search, accepted: dict, k: int = 1, strategy: str | 
     if len(trials) < 2:
         yield turn(run, search, accepted, strategy)
         return
-    for (change, _), (entry, state) in zip(trials, _in_workers(run, accepted, trials)):
+    for (change, _), (entry, state) in zip(trials, _trials_at_once(run, accepted, trials)):
         record(search, entry, run.settings.tolerance)
         search.decisions = entry['i']
         if entry['kept']:
