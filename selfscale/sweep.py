@@ -32,6 +32,7 @@ __all__ = ['start_ray', 'substructures', 'train_structure', 'OracleScheduler', '
 def start_ray(address: str | None = None, workers: int | None = None) -> dict:
     "Start Ray on this machine (`workers` CPUs, no dashboard) or join the cluster at `address`; once per process."
     os.environ.setdefault('RAY_AIR_NEW_OUTPUT', '0')   # Tune's plain reporter, silent at verbose=0
+    os.environ.setdefault('RAY_worker_niceness', '0')  # trials are the work, not background: Ray's nice 15 starves them
     if not ray.is_initialized():
         code = {'py_modules': [os.path.dirname(selfscale.__file__)]}   # this package's code, shipped to the cluster
         where = dict(runtime_env=code) if address else dict(num_cpus=workers, include_dashboard=False)
