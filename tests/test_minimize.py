@@ -1,4 +1,4 @@
-"Integration tests of the minimization: a planted solution is found, a resumed run ends as an uninterrupted one."
+"Integration tests of the minimization: a planted solution is found, a resumed or parallel run ends as an uninterrupted one."
 import json
 import numpy as np, pytest, ray, torch
 from selfscale.data import register_task, TASKS
@@ -12,15 +12,29 @@ from selfscale.train import make_run
 from tests.common import SMOKE
 
 
-def test_sobel_ends_strictly_smaller_within_tolerance(tmp_path):
-    run = make_run(load_settings('sobel', **SMOKE))
-    res = minimize(run, tmp_path, max_trials=6, progress=False)
-    assert sum(res['final_structure']) < sum(res['initial_structure'])
-    m, log = res['metric'], read_log(tmp_path)
+def settings(parallel_trials: int = 1):
+    "What the runs of this file share: sobel, seed 1, a [3, 3] start, two verification seeds."
+    return load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=parallel_trials, verify=2)
+
+
+def untimed(d: dict) -> dict: return {k: v for k, v in d.items() if k != 'seconds'}
+
+
+@pytest.fixture(scope='module')
+def whole(tmp_path_factory) -> tuple:
+    "One uninterrupted run, one trial at a time, to the end: its result and its log."
+    out = tmp_path_factory.mktemp('whole')
+    return minimize(make_run(settings()), out, progress=False), read_log(out)
+
+
+def test_sobel_ends_strictly_smaller_within_tolerance(whole):
+    res, log = whole
+    assert res['done'] and sum(res['final_structure']) < sum(res['initial_structure'])
+    m = res['metric']
     kept = [d for d in log if d['kept']]
     assert kept and all(shortfall(m, d['after'], d['threshold']) <= -d['margin'] for d in kept)   # clear of the line
     reverted = [d for d in log if not d['kept'] and not d['diverged']]
-    assert all(shortfall(m, d['after'], d['threshold']) > -d['margin'] for d in reverted)
+    assert reverted and all(shortfall(m, d['after'], d['threshold']) > -d['margin'] for d in reverted)
     best = res['metrics_reference'][m]
     for d in log:                                   # the bar only rises: the best of the reference and the kept nets
         assert d['threshold'] == pass_line(m, best, res['tolerance'])
@@ -28,34 +42,30 @@ def test_sobel_ends_strictly_smaller_within_tolerance(tmp_path):
     assert res['threshold'] == pass_line(m, best, res['tolerance']) and res['best'] == best
 
 
-def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
-    whole = minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path/'whole', max_trials=5, progress=False)
-    minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path/'parts', max_trials=2, progress=False)
-    parts = minimize(make_run(load_settings('sobel', **SMOKE)), tmp_path/'parts', max_trials=3, progress=False)
-    for k in ('final_structure', 'removed', 'metrics_final', 'decisions', 'parameters'):
-        assert parts[k] == whole[k], k
-    strip = lambda log: [{k: v for k, v in d.items() if k != 'seconds'} for d in log]
-    assert strip(read_log(tmp_path/'parts')) == strip(read_log(tmp_path/'whole'))
+def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path, whole):
+    minimize(make_run(settings()), tmp_path, max_trials=2, progress=False)
+    parts = minimize(make_run(settings()), tmp_path, progress=False)
+    for k in ('final_structure', 'removed', 'metrics_final', 'decisions', 'parameters'): assert parts[k] == whole[0][k], k
+    assert untimed(parts['verify']) == untimed(whole[0]['verify'])
+    assert list(map(untimed, read_log(tmp_path))) == list(map(untimed, whole[1]))
 
 
-def test_parallel_trials_decide_as_one_at_a_time(tmp_path):
+def test_parallel_trials_decide_as_one_at_a_time(tmp_path, whole):
     "Two trials (and verification seeds) at a time on a local Ray of 2 CPUs, stopped and resumed: as one at a time."
-    settings = lambda k: load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=k, verify=2)
-    one = minimize(make_run(settings(1)), tmp_path/'one', progress=False)
+    (one, log), out = whole, tmp_path
     try:
-        minimize(make_run(settings(2)), tmp_path/'two', max_trials=3, progress=False)
-        two = minimize(make_run(settings(2)), tmp_path/'two', progress=False)
+        minimize(make_run(settings(2)), out, max_trials=3, progress=False)
+        two = minimize(make_run(settings(2)), out, progress=False)
     finally: ray.shutdown()
-    assert one['done'] and two['done']
+    assert two['done']
     for k in ('final_structure', 'removed', 'decisions', 'parameters'): assert two[k] == one[k], k
     assert two['metrics_final'] == pytest.approx(one['metrics_final'], rel=0, abs=1e-6)
     assert two['verify']['metrics_test'] == pytest.approx(one['verify']['metrics_test'], rel=0, abs=1e-6)  # seeds at once
-    logs = [read_log(tmp_path/name) for name in ('one', 'two')]
     fields = lambda log: [[d.get(k) for k in ('i', 'action', 'layer', 'mask', 'kept', 'structure')] for d in log]
-    assert fields(logs[1]) == fields(logs[0])
-    assert [d['after'] for d in logs[1]] == pytest.approx([d['after'] for d in logs[0]], rel=0, abs=1e-6)
+    assert fields(read_log(out)) == fields(log)
+    assert [d['after'] for d in read_log(out)] == pytest.approx([d['after'] for d in log], rel=0, abs=1e-6)
     # the paths this covers: a pass after a failure in one pair, a pass first with the trial after it thrown away
-    assert ''.join('K' if d['kept'] else 'F' for d in logs[0]).startswith('FKK')
+    assert ''.join('K' if d['kept'] else 'F' for d in log).startswith('FKK')
 
 
 def _teacher() -> MaskedFCN:
