@@ -91,4 +91,5 @@ def test_compare_over_seeds_with_an_oracle(tmp_path):
     (summary,) = table['summary']
     fct.test_eq(summary['runs'], 2)
     fct.test_close(summary['metric_mean'], sum(r['metric'] for r in table['rows']) / 2)
+    fct.test_close(table['full']['metric'], sum(r['full'] for r in table['rows']) / 2)   # the seeds' own full nets
     assert (out/'compare.png').stat().st_size > 0
