@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_rundir.ipynb #cfad297c
 from __future__ import annotations
-import errno, json, os, warnings, zipfile
+import errno, json, logging, os, warnings, zipfile
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -264,6 +264,11 @@ def export_model(run: Run, path: str | os.PathLike) -> Path:
     x = torch.zeros(2, 1, 32, 32)
     shapes = ({0: dim('batch'), 2: dim('height', min=8), 3: dim('width', min=8)},)
     program = torch.export.export(net, (x,), dynamic_shapes=shapes)
-    with warnings.catch_warnings():   # torch's note on weights that are not on the CPU; ours are
-        warnings.filterwarnings('ignore', message='No complete tensor found')
-        return atomic_write(path, lambda f: torch.export.save(program, f))
+    # torch's notes on weights off the CPU (ours are on it) and on a writer that is no plain file (ours wraps one)
+    log, wrapper_note = logging.getLogger('torch.export.pt2_archive._package'), lambda r: 'archive file' not in r.msg
+    log.addFilter(wrapper_note)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='No complete tensor found')
+            return atomic_write(path, lambda f: torch.export.save(program, f))
+    finally: log.removeFilter(wrapper_note)
