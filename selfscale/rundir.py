@@ -265,10 +265,10 @@ def export_model(run: Run, path: str | os.PathLike) -> Path:
     shapes = ({0: dim('batch'), 2: dim('height', min=8), 3: dim('width', min=8)},)
     program = torch.export.export(net, (x,), dynamic_shapes=shapes)
     # torch's notes on weights off the CPU (ours are on it) and on a writer that is no plain file (ours wraps one)
-    log, wrapper_note = logging.getLogger('torch.export.pt2_archive._package'), lambda r: 'archive file' not in r.msg
-    log.addFilter(wrapper_note)
+    log, keep = logging.getLogger('torch.export.pt2_archive._package'), lambda r: 'archive file' not in r.msg
+    log.addFilter(keep)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='No complete tensor found')
             return atomic_write(path, lambda f: torch.export.save(program, f))
-    finally: log.removeFilter(wrapper_note)
+    finally: log.removeFilter(keep)
