@@ -17,8 +17,8 @@ from .train import Run, Diverged, evaluate, polish, snapshot, restore, make_run,
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'mean_images', 'image_error',
-           'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name',
+__all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'mean_jackknife',
+           'image_error', 'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name',
            'threshold_text', 'describe', 'speculate', 'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #fdcf9b4b
@@ -53,7 +53,7 @@ class Search:
     noise: float = 0.                              # spread (standard deviation) of the control bursts' metric
     threshold: float = float('nan')                # the worst metric a trial may end at and be kept
     best: float = float('nan')                     # the reference's metric, or a kept net's above it: what it can do
-    best_images: list = field(default_factory=list)   # that net's metric per validation image: a decision's pairs
+    best_jackknife: list = field(default_factory=list)   # that net's metric without each validation image in turn
     reference_test: dict = field(default_factory=dict)
     failed: list = field(default_factory=list)     # [layer, mask] that failed since the last accepted change
     failed_structures: list = field(default_factory=list)   # widths a layer removal failed to reach
@@ -75,43 +75,44 @@ def hopeless(metric: str, after: float, last: float, line: float, rounds_left: i
     "Would `rounds_left` more bursts, gaining what the last one gained, still end short of the `line`?"
     return -shortfall(metric, after, last) * rounds_left < shortfall(metric, after, line)
 
-def mean_images(evals: list) -> list:
-    "The per-image metric (`images`) of several evaluations, averaged image by image."
-    return [statistics.fmean(col) for col in zip(*(e['images'] for e in evals))]
+def mean_jackknife(evals: list) -> list:
+    "The left-one-image-out metrics (`jackknife`) of several evaluations, averaged image by image."
+    return [statistics.fmean(col) for col in zip(*(e['jackknife'] for e in evals))]
 
-def image_error(images: list, best_images: list) -> float:
-    "Standard error of the mean per-image difference from the best net: how far other images could move a decision."
-    d = [a - b for a, b in zip(images, best_images)]
-    return statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.
+def image_error(jack: list, best_jack: list) -> float:
+    "Jackknife standard error of a net's difference from the best net over the images: how far other images move it."
+    d, n = [a - b for a, b in zip(jack, best_jack)], len(jack)
+    return math.sqrt((n - 1) / n * sum((x - statistics.fmean(d)) ** 2 for x in d)) if n > 1 and len(d) == n else 0.
 
 def measure(run: Run, search: Search) -> tuple:
-    "(metric, margin, per-image metric) of a burst; within twice the noise of the threshold, of `noise_bursts` bursts."
+    "(metric, margin, jackknife) of a burst; within twice the noise of the threshold, of `noise_bursts` bursts."
     s, start = run.settings, snapshot(run)
     bursts, noise_error = [burst(run)], 0.
     if abs(bursts[0][s.metric] - search.threshold) <= 2 * search.noise:
         bursts += reseeded_bursts(run, start, s.noise_bursts, search.decisions)
         noise_error = search.noise / math.sqrt(s.noise_bursts)
-    images = mean_images(bursts)
-    margin = math.hypot(noise_error, image_error(images, search.best_images))
-    return statistics.fmean(b[s.metric] for b in bursts), margin, images
+    jack = mean_jackknife(bursts)
+    margin = math.hypot(noise_error, image_error(jack, search.best_jackknife))
+    return statistics.fmean(b[s.metric] for b in bursts), margin, jack
 
 def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
     "Try `change` from the accepted snapshot (up to `burst_rounds` bursts); keep or revert; the decision's log entry."
     s, t0 = run.settings, time.time()
-    line, after, margin, images, kept, rounds = search.threshold, float('nan'), 0., [], False, 0
+    line, after, margin, jack, kept, rounds = search.threshold, float('nan'), 0., [], False, 0
     try:
         apply_change(run, change)
         while rounds < s.burst_rounds and not kept:
             last, rounds = after, rounds + 1
-            after, margin, images = measure(run, search)
+            after, margin, jack = measure(run, search)
             kept = shortfall(s.metric, after, line) <= -margin      # clear of the line by the errors
             if rounds > 1 and not kept and hopeless(s.metric, after, last, line, s.burst_rounds - rounds): break
     except Diverged: after = float('nan')
     if not kept: restore(run, accepted)
     search.decisions += 1
     return dict(i=search.decisions, **change, metric=s.metric, reference=search.reference[s.metric],
-                threshold=line, noise=search.noise, after=after, margin=margin, images=images, kept=kept, rounds=rounds,
-                diverged=not math.isfinite(after), structure=run.model.structure(), seconds=round(time.time() - t0, 3))
+                threshold=line, noise=search.noise, after=after, margin=margin, kept=kept, rounds=rounds,
+                jackknife=jack, diverged=not math.isfinite(after), structure=run.model.structure(),
+                seconds=round(time.time() - t0, 3))
 
 # %% ../nbs/08_decide.ipynb #8fdb8f44
 def _without(widths: list, layer: int) -> list: return widths[:layer] + widths[layer + 1:]
@@ -152,7 +153,7 @@ def record(search: Search, entry: dict, tolerance: float):
     if entry['action'] == 'remove_layer': search.origin.pop(entry['layer'])
     if better(entry['metric'], entry['after'], search.best):     # the full net can do what its sub-net did
         search.best, search.threshold = entry['after'], pass_line(entry['metric'], entry['after'], tolerance)
-        search.best_images = entry['images']
+        search.best_jackknife = entry['jackknife']
 
 # %% ../nbs/08_decide.ipynb #4e35a31c
 def turn(run: Run, search: Search, accepted: dict, strategy: str | None = None) -> tuple:

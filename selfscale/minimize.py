@@ -18,7 +18,7 @@ from .train import Run, Diverged, evaluate, snapshot, restore, make_run, fit, ch
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy, strategy_names
-from .decide import burst, train_from_scratch, reseeded_bursts, mean_images, Search, describe, turns, in_workers
+from .decide import burst, train_from_scratch, reseeded_bursts, mean_jackknife, Search, describe, turns, in_workers
 
 # %% auto #0
 __all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
@@ -99,7 +99,7 @@ def start_search(run: Run) -> tuple:
     reference = {k: statistics.fmean(c[k] for c in controls) for k in _scalars(controls[0])}
     noise = statistics.stdev(values) if len(values) > 1 else 0.
     return accepted, Search(list(run.model.widths), reference, initial, list(range(len(run.model.widths))), noise=noise,
-                            best=reference[s.metric], best_images=mean_images(controls),
+                            best=reference[s.metric], best_jackknife=mean_jackknife(controls),
                             threshold=pass_line(s.metric, reference[s.metric], s.tolerance), reference_test=test)
 
 def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:

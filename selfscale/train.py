@@ -17,7 +17,7 @@ from .metrics import get_loss, compute_metrics, better, shortfall, within
 
 # %% auto #0
 __all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
-           'Diverged', 'train', 'per_image', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled',
+           'Diverged', 'train', 'jackknife', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled',
            'snapshot', 'restore', 'states_equal', 'polish', 'converged', 'fit', 'NotLearned', 'trivial_scores',
            'check_learned']
 
@@ -110,11 +110,12 @@ def train(run: Run, steps: int, lr: float | None = None, progress: bool = True) 
     return losses
 
 # %% ../nbs/04_train.ipynb #6e23d53d
-def per_image(run: Run, pred: torch.Tensor, y: torch.Tensor) -> list:
-    "The decision metric of each image alone: what a paired comparison of two nets is made on."
-    m, binary = run.settings.metric, run.data.binary
-    one = lambda p, t: run.loss_fn(p, t).item() if m == 'loss' else compute_metrics(p, t, binary)[m]
-    return [one(p[None], t[None]) for p, t in zip(pred, y)]
+def jackknife(run: Run, pred: torch.Tensor, y: torch.Tensor) -> list:
+    "The decision metric over the images without each one in turn: what a paired comparison of two nets is made on."
+    m, binary, n = run.settings.metric, run.data.binary, len(pred)
+    pooled = lambda p, t: run.loss_fn(p, t).item() if m == 'loss' else compute_metrics(p, t, binary)[m]
+    rest = lambda i: [j for j in range(n) if j != i]
+    return [pooled(pred[rest(i)], y[rest(i)]) for i in range(n)] if n > 1 else []
 
 @torch.no_grad()
 def evaluate(run: Run, record: bool = True, part: str = 'val') -> dict:
@@ -126,7 +127,7 @@ def evaluate(run: Run, record: bool = True, part: str = 'val') -> dict:
         pred = acts[-1]
         out = compute_metrics(pred, y, run.data.binary)
     out['loss'] = run.loss_fn(pred, y).item()
-    out['images'] = per_image(run, pred, y) if run.settings.metric in out else []   # else check_run names it
+    out['jackknife'] = jackknife(run, pred, y) if run.settings.metric in out else []   # else check_run names it
     out['dead_output'] = bool(pred.amax() <= 0)
     out['dead_masks'] = [(i, int(m)) for i, (a, on) in enumerate(zip(acts[:-1], run.model.enabled))
                          for m in torch.nonzero(on & (a.amax(dim=(0, 2, 3)) <= 0)).flatten()]
