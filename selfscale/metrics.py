@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score', 'uiqi', 'compute_metrics',
-           'shortfall', 'better', 'pass_line', 'within']
+__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'METRICS', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score', 'uiqi',
+           'compute_metrics', 'shortfall', 'better', 'pass_line', 'within']
 
 # %% ../nbs/03_metrics.ipynb #432f8079
 def soft_f1_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
@@ -81,11 +81,12 @@ def uiqi(pred: Tensor, target: Tensor, window: int = 8) -> float:
 # %% ../nbs/03_metrics.ipynb #4ecf80df
 HIGHER_IS_BETTER: dict[str, bool] = {'loss': False, 'mae': False, 'mse': False, 'psnr': True, 'uiqi': True, 'f1': True}
 
+METRICS: dict[str, Callable[[Tensor, Tensor], float]] = {'mae': mae, 'mse': mse, 'psnr': psnr, 'uiqi': uiqi,
+                                                        'f1': f1_score}   # f1 for binary tasks only
+
 def compute_metrics(pred: Tensor, target: Tensor, binary: bool) -> dict[str, float]:
     "MAE, MSE, PSNR, UIQI, and F1 when `binary`, of `pred` against `target`."
-    m = {'mae': mae(pred, target), 'mse': mse(pred, target), 'psnr': psnr(pred, target), 'uiqi': uiqi(pred, target)}
-    if binary: m['f1'] = f1_score(pred, target)
-    return m
+    return {k: fn(pred, target) for k, fn in METRICS.items() if binary or k != 'f1'}
 
 # %% ../nbs/03_metrics.ipynb #406031d1
 def shortfall(metric: str, value: float, reference: float) -> float:

@@ -13,7 +13,7 @@ from .settings import Settings, load_settings
 from .data import Dataset, load_data, resolve_device
 from . import model as _model
 from .model import MaskedFCN, reinit_mask, init_mask_
-from .metrics import get_loss, compute_metrics, better, shortfall, within
+from .metrics import get_loss, compute_metrics, METRICS, better, shortfall, within
 
 # %% auto #0
 __all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
@@ -112,8 +112,8 @@ def train(run: Run, steps: int, lr: float | None = None, progress: bool = True) 
 # %% ../nbs/04_train.ipynb #6e23d53d
 def jackknife(run: Run, pred: torch.Tensor, y: torch.Tensor) -> list:
     "The decision metric over the images without each one in turn: what a paired comparison of two nets is made on."
-    m, binary, n = run.settings.metric, run.data.binary, len(pred)
-    pooled = lambda p, t: run.loss_fn(p, t).item() if m == 'loss' else compute_metrics(p, t, binary)[m]
+    m, n = run.settings.metric, len(pred)
+    pooled = lambda p, t: run.loss_fn(p, t).item() if m == 'loss' else METRICS[m](p, t)   # that metric alone
     rest = lambda i: [j for j in range(n) if j != i]
     return [pooled(pred[rest(i)], y[rest(i)]) for i in range(n)] if n > 1 else []
 
