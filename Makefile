@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 
 minimize: install
 	mkdir -p $(OUT)
-	$(BIN)/papermill nbs/minimize.ipynb $(OUT)/minimize.ipynb -p task $(TASK) -p preset $(PRESET) -p out_dir $(OUT)
+	$(BIN)/papermill nbs/minimize.ipynb $(OUT)/minimize.ipynb -p task $(TASK) -p preset $(PRESET) -p out_dir $(OUT) \
+	  --stdout-file /dev/stdout --no-progress-bar   # the run's own lines in the terminal, as they come
 
 # the lab runs a copy in runs/ (the tracked notebook stays clean); root, the normal case in a container, is allowed
 LAB    ?= runs/lab/lab.ipynb

@@ -4,8 +4,9 @@ init seeds, and print one JSON line per run (final structure, parameters, test m
     python bench/trust.py sobel init 0                  # a whole run: train the full net with seed 0, minimize, verify
     python bench/trust.py sobel burst 2 --start runs/trust/sobel-default-init-0/start.pt   # that start, other bursts
     python bench/trust.py sobel again 1 --start runs/trust/sobel-default-init-1/start.pt   # that start, its own bursts
-    python bench/trust.py sobel init 3 --preset smoke --tolerance 0                         # must not shrink
-    python bench/trust.py sobel scratch 1 --widths 4    # the ground truth: one structure trained as a full net is
+    python bench/trust.py sobel init 3 --preset smoke --set tolerance=0                     # must not shrink
+    python bench/trust.py sobel scratch 1 --set widths=4    # the ground truth: one structure trained as a full net is
+    python bench/trust.py canny init 0 --set n_eval=4       # any setting; the run folder's name carries it
 
 Run several at once from the shell (one torch thread each); the figures in the README come from these lines."""
 import argparse, json, time
@@ -16,12 +17,12 @@ from selfscale.train import make_run, trivial_scores
 from selfscale.rundir import load_checkpoint
 from selfscale.minimize import minimize
 
-def main(task: str, mode: str, seed: int, start: str | None, preset: str, tolerance: float | None, widths: str | None):
+def main(task: str, mode: str, seed: int, start: str | None, preset: str, overrides: dict):
     "One minimization; its summary as a JSON line on stdout."
     torch.set_num_threads(1)
-    tag = ('' if tolerance is None else f'-tol{tolerance}') + (f'-w{widths}' if widths else '')
+    tag = ''.join(f'-{k}{v}' for k, v in overrides.items())
     out, t0 = Path(f'runs/trust/{task}-{preset}-{mode}-{seed}{tag}'), time.time()
-    if mode not in ('burst', 'again'): run = make_run(load_settings(task, preset, seed=seed, device='cpu', tolerance=tolerance, widths=widths))
+    if mode not in ('burst', 'again'): run = make_run(load_settings(task, preset, seed=seed, device='cpu', **overrides))
     else:
         run = load_checkpoint(start, device='cpu')     # again: the search once more, with the code as it is now
         if mode == 'burst': run.batch_gen.manual_seed(10_000 + seed)   # the same trained net, other batches
@@ -37,7 +38,7 @@ def main(task: str, mode: str, seed: int, start: str | None, preset: str, tolera
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('task'); p.add_argument('mode', choices=['init', 'burst', 'again', 'scratch']); p.add_argument('seed', type=int)
-    p.add_argument('--start'); p.add_argument('--preset', default='default'); p.add_argument('--tolerance', type=float)
-    p.add_argument('--widths')
+    p.add_argument('--start'); p.add_argument('--preset', default='default')
+    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='a setting (repeatable)')
     a = p.parse_args()
-    main(a.task, a.mode, a.seed, a.start, a.preset, a.tolerance, a.widths)
+    main(a.task, a.mode, a.seed, a.start, a.preset, dict(kv.split('=', 1) for kv in a.set))

@@ -9,19 +9,20 @@ from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 import torch
-from tqdm.auto import tqdm
 from .settings import Settings
 from .data import Dataset
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import get_loss, within, pass_line, HIGHER_IS_BETTER
-from .train import Run, Diverged, evaluate, snapshot, restore, make_run, fit, check_learned
+from .train import (Run, Diverged, evaluate, snapshot, restore, make_run, fit, check_learned,
+                             progress_bar)
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy, strategy_names
 from .decide import burst, train_from_scratch, reseeded_bursts, mean_jackknife, Search, describe, turns, in_workers
 
 # %% auto #0
-__all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'minimize', 'compare_strategies']
+__all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'start_text', 'end_text',
+           'minimize', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #66088767
 def _scalars(metrics: dict) -> dict: return {k: float(v) for k, v in metrics.items() if isinstance(v, float)}
@@ -35,7 +36,7 @@ def removed_matrix(run: Run, search: Search) -> list:
     return removed
 
 def _scratch_test(settings: Settings, data: Dataset | None, threads: int) -> float:
-    "Here or in a worker: train `settings` from scratch with `threads` torch threads, as the full net is; its test metric."
+    "Train `settings` from scratch as the full net is (here or in a worker, on `threads` threads); its test metric."
     torch.set_num_threads(threads)
     r = make_run(settings, data)
     train_from_scratch(r)
@@ -102,7 +103,7 @@ def start_search(run: Run) -> tuple:
                             best=reference[s.metric], best_jackknife=mean_jackknife(controls),
                             threshold=pass_line(s.metric, reference[s.metric], s.tolerance), reference_test=test)
 
-def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:
+def resume_or_start(run: Run, out: Path | None, progress: bool | str = True) -> tuple:
     "(accepted snapshot, `Search`): resumed from the state in `out`, else started afresh (trained first if untrained)."
     resumed = load_state(out, run) if out else None
     if resumed:
@@ -118,9 +119,30 @@ def resume_or_start(run: Run, out: Path | None, progress: bool = True) -> tuple:
     if out: save_state(out, accepted, asdict(search))
     return accepted, search
 
+# %% ../nbs/08_minimize.ipynb #c1d2e3f5
+def start_text(run: Run, search: Search) -> str:
+    "The search's first line: the reference and its noise, the line to clear, and what a change costs."
+    s = run.settings
+    burst_s = search.seconds / max(1, s.noise_bursts * s.burst_rounds)
+    side = 'above' if HIGHER_IS_BETTER[s.metric] else 'below'
+    when = (f"resumed after {search.decisions} decisions" if search.decisions else
+            f"a change takes 1-{s.burst_rounds} bursts of about {burst_s:.0f} s, a layer removal a training of "
+            f"about {search.training_seconds:.0f} s")
+    return (f"{s.strategy} from {run.model.structure()}: validation {s.metric} {search.reference[s.metric]:.4g} "
+            f"± {search.noise:.2g}; a change is kept at or {side} {search.threshold:.4g}; {when}")
+
+def end_text(res: dict) -> str:
+    "The answer in a line: the structure found, its size and test metric beside the full net's, the time."
+    m = res['metric']
+    return (f"{res['initial_structure']} → {res['final_structure']}: "
+            f"{res['parameters_initial']} → {res['parameters']} parameters, "
+            f"test {m} {res['metrics_test_full'][m]:.4g} → {res['metrics_test'][m]:.4g}, "
+            f"{res['decisions']} decisions, {res['seconds_total']:.0f} s in all"
+            + ('' if res['done'] else ' (not finished: rerun to continue)'))
+
 # %% ../nbs/08_minimize.ipynb #e0d78c80
 def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | None = None,
-             max_trials: int | None = None, time_budget: float | None = None, progress: bool = True) -> dict:
+             max_trials: int | None = None, time_budget: float | None = None, progress: bool | str = True) -> dict:
     "Find the smallest net that stays within tolerance of the full one; the result (also written to `out_dir`)."
     out = Path(out_dir) if out_dir else None
     if not (max_trials is None or (isinstance(max_trials, int) and max_trials >= 0)):
@@ -133,7 +155,9 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
         accepted, search = resume_or_start(run, out, progress)
         if out: write_json(out/'split.json', run.data.names)
         start, trials = time.time(), 0
-        bar = tqdm(desc=f'minimize {run.settings.task} ({run.settings.strategy})', disable=not progress)
+        bar = progress_bar(progress is True,             # with 'lines' the lines below are the progress
+                           desc=f'minimize {run.settings.task} ({run.settings.strategy})')
+        if progress: bar.write(start_text(run, search))
         while not search.done and (max_trials is None or trials < max_trials) and \
               (time_budget is None or search.seconds + time.time() - start < time_budget):
             if target is not None and sum(run.model.structure()) <= target: break
@@ -148,7 +172,11 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
                     save_state(out, accepted, asdict(search))
                 t0 = time.time()
         bar.close()
-        res = result(run, search, verify(run, search) if search.done and run.settings.verify else None)
+        checked = search.done and run.settings.verify
+        if progress and checked: bar.write(f"verify: {run.model.structure()} trained from scratch with "
+                                           f"{run.settings.verify} other seeds, each as long as the first training")
+        res = result(run, search, verify(run, search) if checked else None)
+        if progress: bar.write(end_text(res))
         if out:
             write_json(out/'result.json', res)
             export_model(run, out/'model.pt2')
@@ -156,7 +184,7 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
 
 # %% ../nbs/08_minimize.ipynb #4824ee15
 def compare_strategies(run: Run, strategies: list | str, out_dir: str | os.PathLike | None = None,
-                       progress: bool = True, **budget) -> list:
+                       progress: bool | str = True, **budget) -> list:
     "Minimize with each strategy (a list or 'a, b') from the same trained start; one summary row per strategy."
     strategies = strategy_names(strategies)
     if run.step == 0: fit(run, progress=progress)

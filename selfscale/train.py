@@ -4,11 +4,12 @@
 
 # %% ../nbs/04_train.ipynb #ab9b658f
 from __future__ import annotations
-import copy, math
+import copy, io, math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 from .settings import Settings, load_settings
 from .data import Dataset, load_data, resolve_device
 from . import model as _model
@@ -17,9 +18,9 @@ from .metrics import get_loss, compute_metrics, METRICS, better, shortfall, with
 
 # %% auto #0
 __all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
-           'Diverged', 'train', 'jackknife', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled',
-           'snapshot', 'restore', 'states_equal', 'polish', 'converged', 'fit', 'NotLearned', 'trivial_scores',
-           'check_learned']
+           'LineBar', 'progress_bar', 'Diverged', 'train', 'jackknife', 'evaluate', 'reinit', 'revive', 'schedule_lr',
+           'train_scheduled', 'snapshot', 'restore', 'states_equal', 'polish', 'converged', 'fit', 'NotLearned',
+           'trivial_scores', 'check_learned']
 
 # %% ../nbs/04_train.ipynb #0579bc6d
 @dataclass
@@ -84,18 +85,35 @@ def reset_adam(optimizer: torch.optim.Optimizer, model: MaskedFCN | None = None,
         for k in ('exp_avg', 'exp_avg_sq'):
             if k in optimizer.state.get(p, {}): optimizer.state[p][k][mask] = 0
 
+# %% ../nbs/04_train.ipynb #b7a1c0d2
+class LineBar(text_tqdm):
+    "A tqdm that prints a whole line when its figures change (`set_postfix`) and when it closes; it never redraws."
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **{'bar_format': '{desc}: {n_fmt}/{total_fmt} [{elapsed} gone, {remaining} left]{postfix}',
+                                   'mininterval': math.inf, 'maxinterval': math.inf, 'leave': True,
+                                   'file': io.StringIO(), **kw})
+    def display(self, msg: str | None = None, pos: int | None = None):
+        shown = (self.n, self.postfix)                  # a close right after the last figures says nothing new
+        if msg != '' and shown != getattr(self, '_shown', None): print(msg or str(self), flush=True)
+        self._shown = shown
+    def clear(self, nolock: bool = False): pass
+
+def progress_bar(progress: bool | str = True, **kw) -> tqdm:
+    "A bar: tqdm's (a widget in Jupyter) when `progress` is True, printed lines when 'lines', none when False."
+    return (LineBar if progress == 'lines' else tqdm)(disable=not progress, **kw)
+
 # %% ../nbs/04_train.ipynb #5cfbbf74
 class Diverged(RuntimeError):
     "The training loss became NaN or infinite."
 
-def train(run: Run, steps: int, lr: float | None = None, progress: bool = True) -> list:
+def train(run: Run, steps: int, lr: float | None = None, progress: bool | str = True) -> list:
     "`steps` Adam steps at `lr` (default: the settings'); appends to the history and returns the losses."
     s, model, opt = run.settings, run.model, run.optimizer
     for g in opt.param_groups: g['lr'] = lr or s.lr
     model.train()
     losses = []
     with threads_for(s.batch * s.patch ** 2):
-        for _ in tqdm(range(steps), desc='train', leave=False, disable=not progress):
+        for _ in progress_bar(progress, iterable=range(steps), desc='train', leave=False):
             x, y = run.data.batch(run.batch_gen, s.batch, s.patch)
             loss = run.loss_fn(model(x), y)
             opt.zero_grad(set_to_none=True)
@@ -157,13 +175,13 @@ def schedule_lr(i: float, total: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1., (i - warmup) / max(1, total - warmup))))
 
 # %% ../nbs/04_train.ipynb #a0f1c003
-def train_scheduled(run: Run, steps: int | None = None, progress: bool = True, on_eval=None,
+def train_scheduled(run: Run, steps: int | None = None, progress: bool | str = True, on_eval=None,
                     max_revivals: int = 10) -> dict:
     "Warm-up and cosine over `steps`, evaluating every `eval_every`; a plateau of the smoothed metric closes it early."
     s = run.settings
     total, i, revivals, smooth, best, stale, close = steps or s.steps, 0, 0, None, None, 0, None
     warmup = min(100, total // 10)
-    bar = tqdm(total=total, desc=f'{s.task}: train', disable=not progress)
+    bar = progress_bar(progress, total=total, desc=f'{s.task}: train')
     while i < total:
         n = min(s.eval_every, total - i)
         mid = i + n / 2
@@ -252,11 +270,11 @@ def converged(metric: str, curve: list, frac: float, window: int = 3) -> bool:
     before, recent = best(curve[:-window]), best(curve[-window:])
     return -shortfall(metric, recent, before) < frac * abs(before)
 
-def fit(run: Run, progress: bool = True, on_eval=None) -> dict:
+def fit(run: Run, progress: bool | str = True, on_eval=None) -> dict:
     "Train to capacity: `starts` Adam starts polished `start_rounds` rounds each, the best polished until it converges."
     s = run.settings
     first = min(s.start_rounds, s.rounds)
-    bar = tqdm(total=s.starts * (1 + first) + s.rounds - first, desc=f'{s.task}: fit', disable=not progress)
+    bar = progress_bar(progress, total=s.starts * (1 + first) + s.rounds - first, desc=f'{s.task}: fit')
     def polished(n: int) -> list:
         out = []
         for _ in range(n):

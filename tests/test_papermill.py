@@ -15,10 +15,11 @@ PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.p
 
 
 def run_nb(name: str, tmp: Path, **params) -> Path:
-    "Execute `nbs/name` with papermill from the repo root, its output notebook in `tmp` (outside nbs/); the out_dir."
+    "Execute `nbs/name` with papermill from the repo root, its output notebook and its stdout in `tmp`; the out_dir."
     out = tmp/'out'
-    pm.execute_notebook(str(ROOT/'nbs'/name), str(tmp/name), parameters={'out_dir': str(out), **params},
-                        kernel_name='python3', cwd=str(ROOT), progress_bar=False)
+    with open(tmp/f'{name}.stdout', 'w') as stdout:              # what `--stdout-file /dev/stdout` shows in a terminal
+        pm.execute_notebook(str(ROOT/'nbs'/name), str(tmp/name), parameters={'out_dir': str(out), **params},
+                            kernel_name='python3', cwd=str(ROOT), progress_bar=False, stdout_file=stdout)
     return out
 
 
@@ -54,6 +55,10 @@ def test_minimize_canny_resumes(tmp_path):
     assert not json.loads((out/'result.json').read_text())['done']
     run_nb('minimize.ipynb', tmp_path, task='canny', preset='smoke')
     log = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
+    said = (tmp_path/'minimize.ipynb.stdout').read_text()     # headless, a line a stage and a decision, as they come
+    assert 'resumed after 2 decisions' in said and f"\n{len(log)}. " in said and ' parameters, test f1 ' in said, said
+    saved = (tmp_path/'minimize.ipynb').read_text()
+    assert 'resumed after 2 decisions' in saved and 'widget-view' not in saved   # no frozen bar in the saved notebook
     fct.test_eq(log[:2], first)
     fct.test_eq([e['i'] for e in log], list(range(1, len(log) + 1)))
     res = check_result(out, 'canny', {'psnr', 'uiqi', 'f1'})
