@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'METRICS', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score', 'uiqi',
-           'compute_metrics', 'shortfall', 'better', 'pass_line', 'within']
+__all__ = ['LOSSES', 'HIGHER_IS_BETTER', 'METRICS', 'TASK_METRICS', 'soft_f1_loss', 'get_loss', 'mae', 'mse', 'psnr', 'f1_score',
+           'uiqi', 'compute_metrics', 'shortfall', 'better', 'pass_line', 'within']
 
 # %% ../nbs/03_metrics.ipynb #432f8079
 def soft_f1_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
@@ -82,11 +82,13 @@ def uiqi(pred: Tensor, target: Tensor, window: int = 8) -> float:
 HIGHER_IS_BETTER: dict[str, bool] = {'loss': False, 'mae': False, 'mse': False, 'psnr': True, 'uiqi': True, 'f1': True}
 
 METRICS: dict[str, Callable[[Tensor, Tensor], float]] = {'mae': mae, 'mse': mse, 'psnr': psnr, 'uiqi': uiqi,
-                                                        'f1': f1_score}   # f1 for binary tasks only
+                                                        'f1': f1_score}
+
+TASK_METRICS: dict[bool, tuple] = {False: ('mae', 'mse', 'psnr', 'uiqi'), True: ('mae', 'mse', 'f1')}  # by `binary`
 
 def compute_metrics(pred: Tensor, target: Tensor, binary: bool) -> dict[str, float]:
-    "MAE, MSE, PSNR, UIQI, and F1 when `binary`, of `pred` against `target`."
-    return {k: fn(pred, target) for k, fn in METRICS.items() if binary or k != 'f1'}
+    "The metrics of `pred` against `target` that mean something for its kind (`TASK_METRICS`)."
+    return {k: METRICS[k](pred, target) for k in TASK_METRICS[binary]}
 
 # %% ../nbs/03_metrics.ipynb #406031d1
 def shortfall(metric: str, value: float, reference: float) -> float:
