@@ -18,15 +18,15 @@ from .settings import Settings
 from .data import load_data, resolve_device
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import HIGHER_IS_BETTER, better, pass_line, within
-from .train import Diverged, make_run, evaluate
+from .train import Diverged, make_run, evaluate, fit, restore
 from .decide import train_from_scratch
 from .minimize import minimize
-from .rundir import write_json
+from .rundir import write_json, save_checkpoint, read_checkpoint
 from .strategies import strategy_names
 
 # %% auto #0
 __all__ = ['start_ray', 'substructures', 'train_structure', 'OracleScheduler', 'run_trials', 'read_trials', 'oracle_table',
-           'pareto', 'plot_oracle', 'oracle', 'gap_to_oracle', 'minimize_trial', 'summarize', 'sweep']
+           'pareto', 'plot_oracle', 'oracle', 'gap_to_oracle', 'start_trial', 'minimize_trial', 'summarize', 'sweep']
 
 # %% ../nbs/09_sweep.ipynb #f29966f0
 def start_ray(address: str | None = None, workers: int | None = None) -> dict:
@@ -261,13 +261,23 @@ def gap_to_oracle(result: dict, oracle: dict | str | os.PathLike) -> float:
     return result['parameters'] / oracle['smallest']['params']
 
 # %% ../nbs/09_sweep.ipynb #37af5664
+def start_trial(config: dict):
+    "Tune trainable: train the full net of `seed` (in `config['trial']`) to capacity and save it as the `start`."
+    c = config['trial']
+    torch.set_num_threads(c['threads'])
+    s = replace(_settings(c['settings']), seed=c['seed'])
+    run = make_run(s, _data(s))
+    e = fit(run, progress=False)
+    save_checkpoint(run, c['start'])
+    tune.report({'seed': s.seed, 'val': e[s.metric], 'final': True})
+
 def minimize_trial(config: dict):
-    "Tune trainable: `minimize` with `strategy`, `seed`, `threads` (in `config['trial']`) in its folder; the answer."
+    "Tune trainable: `minimize` the `start` with `strategy`, `threads` (in `config['trial']`) in its folder; the answer."
     c = config['trial']
     torch.set_num_threads(c['threads'])
     # a trial holds one share of Ray's CPUs: trials of its own would wait for CPUs the other trials hold
     s = replace(_settings(c['settings']), strategy=c['strategy'], seed=c['seed'], parallel_trials=1)
-    run = make_run(s, _data(s))
+    run = restore(make_run(s, _data(s)), read_checkpoint(c['start']))
     res = minimize(run, out_dir=c['folder'], progress=False, **c['budget'])
     test = evaluate(run, record=False, part='test')[s.metric]
     tune.report(dict(strategy=s.strategy, seed=s.seed, structure=res['final_structure'], parameters=res['parameters'],
@@ -280,6 +290,10 @@ def summarize(rows: list, by: str = 'strategy') -> list:
                        for f, fn in (('mean', _mean), ('spread', _spread))}
     return [{by: name, 'runs': len(g), **stats(g)} for name, g in groups.items()]
 
+def _trained(start: Path, s: Settings) -> bool:
+    "Does `start` hold a full net trained with the settings `s` (seed aside)?"
+    return start.exists() and _identity(_settings(read_checkpoint(start)['settings'])) == _identity(s)
+
 def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out_dir: str | os.PathLike | None = None,
           address: str | None = None, workers: int | None = None, progress: bool = True, **budget) -> list:
     "Minimize with every strategy × seed as parallel Ray Tune trials; a row per run (`full`: its full net's test metric)."
@@ -290,11 +304,15 @@ def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out
     def done() -> dict:
         return {(r['strategy'], r['seed']): {k: r[k] for k in fields} for c, r in read_trials(out/'tune')
                 if _identity(_settings(c['settings'])) == _identity(s)}
-    todo = [dict(strategy=n, seed=k, settings=asdict(s), folder=str(out/'runs'/f'{n}-{k}'), budget=budget)
-            for n in strategies for k in seeds if (n, k) not in done()]
+    starts, kw = {k: out/'starts'/f'seed-{k}.pt' for k in seeds}, dict(address=address, workers=workers, progress=progress)
+    todo = [dict(strategy=n, seed=k, settings=asdict(s), folder=str(out/'runs'/f'{n}-{k}'), start=str(starts[k]),
+                 budget=budget) for n in strategies for k in seeds if (n, k) not in done()]
+    if need := sorted({c['seed'] for c in todo if not _trained(starts[c['seed']], s)}):
+        say = lambda c, r: f"start seed {c['seed']}: {s.metric} {r['val']:.4g} (validation)"
+        run_trials(start_trial, [dict(seed=k, settings=asdict(s), start=str(starts[k])) for k in need],
+                   out/'starts', 'start', s, say, **kw)
     say = lambda c, r: f"{c['strategy']} seed {c['seed']}: {r['structure']}, {s.metric} {r['metric']:.4g} (test)"
-    if todo: run_trials(minimize_trial, todo, out/'tune', 'sweep', s, say, address=address, workers=workers,
-                        progress=progress)
+    if todo: run_trials(minimize_trial, todo, out/'tune', 'sweep', s, say, **kw)
     have = done()
     rows = [have[n, k] for n in strategies for k in seeds]
     write_json(out/'sweep.json', {'rows': rows, 'summary': summarize(rows)})
