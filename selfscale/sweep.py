@@ -272,7 +272,7 @@ def start_trial(config: dict):
     tune.report({'seed': s.seed, 'val': e[s.metric], 'final': True})
 
 def minimize_trial(config: dict):
-    "Tune trainable: `minimize` the `start` with `strategy`, `threads` (in `config['trial']`) in its folder; the answer."
+    "Tune trainable: `minimize` the `start` with `strategy` (in `config['trial']`) in its folder; the answer."
     c = config['trial']
     torch.set_num_threads(c['threads'])
     # a trial holds one share of Ray's CPUs: trials of its own would wait for CPUs the other trials hold
@@ -296,7 +296,7 @@ def _trained(start: Path, s: Settings) -> bool:
 
 def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out_dir: str | os.PathLike | None = None,
           address: str | None = None, workers: int | None = None, progress: bool = True, **budget) -> list:
-    "Minimize with every strategy × seed as parallel Ray Tune trials; a row per run (`full`: its full net's test metric)."
+    "Minimize every strategy × seed as parallel Ray Tune trials; a row per run (`full`: its full net's test metric)."
     s, seeds = settings, _seeds(settings, seeds)
     strategies = strategy_names(strategies)
     out = Path(out_dir or f'runs/sweep-{s.task}').resolve()
@@ -304,7 +304,8 @@ def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out
     def done() -> dict:
         return {(r['strategy'], r['seed']): {k: r[k] for k in fields} for c, r in read_trials(out/'tune')
                 if _identity(_settings(c['settings'])) == _identity(s)}
-    starts, kw = {k: out/'starts'/f'seed-{k}.pt' for k in seeds}, dict(address=address, workers=workers, progress=progress)
+    starts = {k: out/'starts'/f'seed-{k}.pt' for k in seeds}
+    kw = dict(address=address, workers=workers, progress=progress)
     todo = [dict(strategy=n, seed=k, settings=asdict(s), folder=str(out/'runs'/f'{n}-{k}'), start=str(starts[k]),
                  budget=budget) for n in strategies for k in seeds if (n, k) not in done()]
     if need := sorted({c['seed'] for c in todo if not _trained(starts[c['seed']], s)}):
