@@ -71,9 +71,9 @@ def apply_change(run: Run, change: dict):
     run.optimizer = make_optimizer(run.model, run.settings.lr)
     fit(run, progress=False)
 
-def hopeless(metric: str, after: float, last: float, line: float, rounds_left: int) -> bool:
-    "Would `rounds_left` more bursts, gaining what the last one gained, still end short of the `line`?"
-    return -shortfall(metric, after, last) * rounds_left < shortfall(metric, after, line)
+def hopeless(metric: str, after: float, last: float, line: float, rounds_left: int, margin: float = 0.) -> bool:
+    "Would `rounds_left` more bursts, gaining what the last one gained, still not clear the `line` by `margin`?"
+    return -shortfall(metric, after, last) * rounds_left < shortfall(metric, after, line) + margin
 
 def mean_jackknife(evals: list) -> list:
     "The left-one-image-out metrics (`jackknife`) of several evaluations, averaged image by image."
@@ -105,7 +105,7 @@ def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
             last, rounds = after, rounds + 1
             after, margin, jack = measure(run, search)
             kept = shortfall(s.metric, after, line) <= -margin      # clear of the line by the errors
-            if rounds > 1 and not kept and hopeless(s.metric, after, last, line, s.burst_rounds - rounds): break
+            if rounds > 1 and not kept and hopeless(s.metric, after, last, line, s.burst_rounds - rounds, margin): break
     except Diverged: after = float('nan')
     if not kept: restore(run, accepted)
     search.decisions += 1
