@@ -297,6 +297,7 @@ def fit(run: Run, progress: bool | str = True, on_eval=None) -> dict:
         if converged(s.metric, curve, s.tolerance / 10): break
         evals += polished(1); curve.append(evals[-1][s.metric])
         if on_eval: on_eval(evals[-1])
+    bar.total = bar.n                              # converged before `rounds`: the bar ends full, not red as a failure
     bar.close()
     return evals[-1]
 
