@@ -17,15 +17,15 @@ from .train import Run, Diverged, evaluate, polish, snapshot, restore, make_run,
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'apply_change', 'hopeless', 'mean_jackknife',
-           'image_error', 'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn', 'change_name',
-           'threshold_text', 'describe', 'speculate', 'in_workers', 'turns']
+__all__ = ['burst', 'train_from_scratch', 'reseeded_bursts', 'Search', 'change_name', 'apply_change', 'hopeless',
+           'mean_jackknife', 'image_error', 'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record',
+           'turn', 'threshold_text', 'describe', 'speculate', 'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
-    "`rounds` polish rounds (L-BFGS, each on a fresh batch), then the validation metrics (not recorded)."
+    "`rounds` polish rounds (L-BFGS, each on a fresh batch), then the validation metrics (recorded in the history)."
     for _ in range(rounds): polish(run)
-    return evaluate(run, record=False)
+    return evaluate(run)
 
 def train_from_scratch(run: Run, on_eval=None) -> dict:
     "Train as the full net is trained and measured: `fit`, then the `burst_rounds` bursts of its first control."
@@ -63,6 +63,12 @@ class Search:
     done: bool = False
 
 # %% ../nbs/08_decide.ipynb #188ac6b0
+def change_name(change: dict) -> str:
+    "A change in a few words: 'disable 0.2', 'remove layer 1', 'restart as [3, 2]'."
+    if change['action'] == 'disable': return f"disable {change['layer']}.{change['mask']}"
+    if change['action'] == 'restart': return f"restart as {change['widths']}"
+    return f"remove layer {change['layer']}"
+
 def apply_change(run: Run, change: dict):
     "Disable a mask; or remove a layer, or restart narrower, and train the new net as the full one was (see *Depth*)."
     if change['action'] == 'disable': return set_enabled(run.model, change['layer'], change['mask'], False)
@@ -107,7 +113,8 @@ def decide(run: Run, search: Search, accepted: dict, change: dict) -> dict:
             kept = shortfall(s.metric, after, line) <= -margin      # clear of the line by the errors
             if rounds > 1 and not kept and hopeless(s.metric, after, last, line, s.burst_rounds - rounds, margin): break
     except Diverged: after = float('nan')
-    if not kept: restore(run, accepted)
+    if kept: run.history.append({'step': run.step, 'decision': f'{change_name(change)}: kept'})   # a mark on the curves
+    else: restore(run, accepted)
     search.decisions += 1
     return dict(i=search.decisions, **change, metric=s.metric, reference=search.reference[s.metric],
                 threshold=line, noise=search.noise, after=after, margin=margin, kept=kept, rounds=rounds,
@@ -165,12 +172,6 @@ def turn(run: Run, search: Search, accepted: dict, strategy: str | None = None) 
     entry = decide(run, search, accepted, change)
     record(search, entry, run.settings.tolerance)
     return entry, snapshot(run) if entry['kept'] else accepted
-
-def change_name(change: dict) -> str:
-    "A change in a few words: 'disable 0.2', 'remove layer 1', 'restart as [3, 2]'."
-    if change['action'] == 'disable': return f"disable {change['layer']}.{change['mask']}"
-    if change['action'] == 'restart': return f"restart as {change['widths']}"
-    return f"remove layer {change['layer']}"
 
 def threshold_text(entry: dict) -> str:
     "The line a decision had to clear, with the margin it had near it: '38.25', or '38.25 + 0.12'."

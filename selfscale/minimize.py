@@ -13,8 +13,8 @@ from .settings import Settings
 from .data import Dataset
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import get_loss, within, pass_line, HIGHER_IS_BETTER
-from .train import (Run, Diverged, evaluate, snapshot, restore, make_run, fit, check_learned,
-                             progress_bar)
+from .train import Run, Diverged, evaluate, snapshot, restore, make_run, fit, check_learned
+from .progress import progress_bar
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy, strategy_names

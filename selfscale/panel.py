@@ -163,10 +163,12 @@ class Lab:
         "Set switch `kind` ('enabled', 'frozen' or 'reinit') of one mask."
         model = self.run.model
         if kind != 'reinit' and bool(getattr(model, kind)[layer][mask]) == value: return
-        with self._working(f"mask {layer}.{mask}: {kind if value else 'not ' + kind}", curves=False):
+        what = f"mask {layer}.{mask}: {kind if value else 'not ' + kind}"
+        with self._working(what, curves=False):
             if kind == 'enabled': set_enabled(model, layer, mask, value)
             elif kind == 'frozen': set_frozen(model, layer, mask, value)
             else: reinit_mask(model, layer, mask, self.run.init_gen); reset_adam(self.run.optimizer, model, layer, mask)
+            self.run.history.append({'step': self.run.step, 'event': what})   # a mark on the curves
 
     def train_steps(self):
         "Train `steps_input.value` Adam steps."

@@ -4,12 +4,11 @@
 
 # %% ../nbs/04_train.ipynb #ab9b658f
 from __future__ import annotations
-import copy, io, math
+import copy, math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 import torch
-from tqdm.auto import tqdm
-from tqdm.std import tqdm as text_tqdm
+from .progress import progress_bar
 from .settings import Settings, load_settings
 from .data import Dataset, load_data, resolve_device
 from . import model as _model
@@ -18,9 +17,9 @@ from .metrics import get_loss, compute_metrics, METRICS, better, shortfall, with
 
 # %% auto #0
 __all__ = ['PIXELS_PER_THREAD', 'LEARNED', 'Run', 'make_optimizer', 'make_run', 'threads_for', 'hold_frozen_', 'reset_adam',
-           'LineBar', 'progress_bar', 'Diverged', 'train', 'jackknife', 'evaluate', 'reinit', 'revive', 'schedule_lr',
-           'train_scheduled', 'snapshot', 'restore', 'states_equal', 'polish', 'converged', 'fit', 'NotLearned',
-           'trivial_scores', 'check_learned']
+           'Diverged', 'train', 'jackknife', 'evaluate', 'reinit', 'revive', 'schedule_lr', 'train_scheduled',
+           'snapshot', 'restore', 'states_equal', 'polish', 'converged', 'fit', 'NotLearned', 'trivial_scores',
+           'check_learned']
 
 # %% ../nbs/04_train.ipynb #0579bc6d
 @dataclass
@@ -84,23 +83,6 @@ def reset_adam(optimizer: torch.optim.Optimizer, model: MaskedFCN | None = None,
     for p in _mask_params(model, layer):
         for k in ('exp_avg', 'exp_avg_sq'):
             if k in optimizer.state.get(p, {}): optimizer.state[p][k][mask] = 0
-
-# %% ../nbs/04_train.ipynb #b7a1c0d2
-class LineBar(text_tqdm):
-    "A tqdm that prints a whole line when its figures change (`set_postfix`) and when it closes; it never redraws."
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **{'bar_format': '{desc}: {n_fmt}/{total_fmt} [{elapsed} gone, {remaining} left]{postfix}',
-                                   'mininterval': math.inf, 'maxinterval': math.inf, 'leave': True,
-                                   'file': io.StringIO(), **kw})
-    def display(self, msg: str | None = None, pos: int | None = None):
-        shown = (self.n, self.postfix)                  # a close right after the last figures says nothing new
-        if msg != '' and shown != getattr(self, '_shown', None): print(msg or str(self), flush=True)
-        self._shown = shown
-    def clear(self, nolock: bool = False): pass
-
-def progress_bar(progress: bool | str = True, **kw) -> tqdm:
-    "A bar: tqdm's (a widget in Jupyter) when `progress` is True, printed lines when 'lines', none when False."
-    return (LineBar if progress == 'lines' else tqdm)(disable=not progress, **kw)
 
 # %% ../nbs/04_train.ipynb #5cfbbf74
 class Diverged(RuntimeError):
