@@ -299,7 +299,7 @@ def bench_data(device, quick: bool, ds) -> list[Row]:
 # ---------------------------------------------------------------------------------------------------------------- figure 6
 def oracle_run(s, **kw) -> tuple[dict, float]:
     "The oracle of `s` (2 seeds) in a fresh temporary folder, quietly; it and its wall seconds."
-    from selfscale.sweep import oracle     # Ray only here: the data worker's memory stays what it measures
+    from selfscale.oracle import oracle    # Ray only here: the data worker's memory stays what it measures
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         o = oracle(s, seeds=2, out_dir=tmp, progress=False, **kw)
