@@ -25,7 +25,7 @@ class Settings:
     crop: int = 512            # centre crop of every image (evaluation uses it whole)
     patch: int = 64            # random training patch size
     batch: int = 16
-    n_eval: int = 3            # images held out for validation, and as many for test
+    n_eval: int = 4            # images held out for validation, and as many for test
     lr: float = 3e-3           # peak Adam learning rate of the first training (warm-up, then cosine to zero)
     loss: str = 'l2'
     steps: int = 300           # Adam steps of each start of the first training (warm-up, then cosine to zero)
