@@ -194,5 +194,5 @@ def compare_strategies(run: Run, strategies: list | str, out_dir: str | os.PathL
         res = minimize(r, Path(out_dir)/name if out_dir else None, progress=progress, **budget)
         rows.append(dict(strategy=name, structure=res['final_structure'], parameters=res['parameters'],
                          flops=res['flops'], metric=res['metrics_test'][run.settings.metric], seconds=res['seconds'],
-                         decisions=res['decisions']))
+                         decisions=res['decisions'], threshold=res['threshold']))
     return rows

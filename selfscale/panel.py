@@ -32,11 +32,12 @@ def plot_curves(history: list, metric: str) -> Figure:
                          for h in history])
 
 # %% ../nbs/10_panel.ipynb #64460c99
-_COLUMNS = ('who', 'structure', 'parameters', 'flops', 'metric', 'decisions', 'seconds')
+_COLUMNS = ('who', 'structure', 'parameters', 'flops', 'metric', 'threshold', 'decisions', 'seconds')
 
 def table_html(rows: list, metric: str) -> str:
     "The results table: one row per dict (keys of `_COLUMNS`; missing values are left blank)."
-    return html_table([metric if c == 'metric' else c for c in _COLUMNS], [[r.get(c, '') for c in _COLUMNS] for r in rows],
+    names = {'metric': f'{metric} (test)', 'threshold': 'kept above (validation)'}
+    return html_table([names.get(c, c) for c in _COLUMNS], [[r.get(c, '') for c in _COLUMNS] for r in rows],
                       css='selfscale-results')
 
 # %% ../nbs/10_panel.ipynb #0ffa1206
@@ -138,7 +139,7 @@ class Lab:
         if curves: self.curves.value = png(plot_curves(r.history, r.settings.metric)) if r.history else b''
         now = dict(who='manual (now)', structure=r.model.structure(), parameters=n_params(r.model),
                    decisions=len(self.decisions), flops=flops_per_pixel(r.model),
-                   metric=evaluate(r, record=False)[r.settings.metric])
+                   metric=evaluate(r, record=False, part='test')[r.settings.metric])
         self.table.value = table_html([now, *self.rows], r.settings.metric)
         self.say(msg, error)
 
