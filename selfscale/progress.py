@@ -15,9 +15,9 @@ __all__ = ['LineBar', 'progress_bar']
 class LineBar(text_tqdm):
     "A tqdm that prints a whole line when its figures change (`set_postfix`) and when it closes; it never redraws."
     def __init__(self, *args, **kw):
-        super().__init__(*args, **{'bar_format': '{desc}: {n_fmt}/{total_fmt} [{elapsed} gone, {remaining} left]{postfix}',
-                                   'mininterval': math.inf, 'maxinterval': math.inf, 'leave': True,
-                                   'file': io.StringIO(), **kw})
+        line = '{desc}: {n_fmt}/{total_fmt} [{elapsed} gone, {remaining} left]{postfix}'
+        super().__init__(*args, **{'bar_format': line, 'mininterval': math.inf, 'maxinterval': math.inf,
+                                   'leave': True, 'file': io.StringIO(), **kw})
     def display(self, msg: str | None = None, pos: int | None = None):
         shown = (self.n, self.postfix)                  # a close right after the last figures says nothing new
         if msg != '' and shown != getattr(self, '_shown', None): print(msg or str(self), flush=True)
