@@ -52,7 +52,7 @@ def table(rows: list[Row]) -> str:
     return markdown_table(['figure', 'ours', 'baseline', 'ratio', 'goal', 'met?'],
                           [[r.figure, r.ours, r.baseline, fmt_ratio(r.ratio), r.goal, mark[r.met]] for r in rows])
 
-# ---------------------------------------------------------------------------------------------------------------- timing
+# --------------------------------------------------------------------------------------------------------------- timing
 def sync(device: torch.device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
@@ -62,7 +62,8 @@ def timed(fn, device: torch.device) -> float:
     return time.perf_counter() - t
 
 def rounds(fns: dict, n: int, device: torch.device) -> dict:
-    "Fastest seconds of each of `fns` over `n` rounds (after a warm-up), interleaved round by round (the least disturbed)."
+    """Fastest seconds of each of `fns` over `n` rounds (after a warm-up), interleaved round by round
+    (the least disturbed)."""
     for fn in fns.values(): fn()
     best = dict.fromkeys(fns, float('inf'))
     for _ in range(n):
@@ -76,9 +77,10 @@ def matmul(device: torch.device, n: int = 2048, reps: int = 3):
         for _ in range(reps): a @ b
     return fn, 2 * n ** 3 * reps
 
-# ---------------------------------------------------------------------------------------------------------------- figure 1
+# ------------------------------------------------------------------------------------------------------------- figure 1
 class NaiveLoop:
-    "Training written the obvious way: an nn.Sequential in NCHW fp32; every step reads, decodes and crops its images and computes their targets."
+    """Training written the obvious way: an nn.Sequential in NCHW fp32; every step reads, decodes and crops its images
+    and computes their targets."""
     def __init__(self, paths: list, widths, kernel: int, batch: int, crop: int, device: torch.device, seed: int = 0):
         chans, layers = [1, *widths, 1], []
         for i, o in zip(chans, chans[1:]): layers += [nn.Conv2d(i, o, kernel, padding=kernel // 2), nn.ReLU()]
@@ -105,7 +107,8 @@ class NaiveLoop:
         return loss.item()
 
 def bench_training(device, quick: bool, ds) -> list[Row]:
-    "Figure 1: megapixels/s of `train` (fast and plain paths) vs the naive loop, and as a fraction of the fp32 matmul rate."
+    """Figure 1: megapixels/s of `train` (fast and plain paths) vs the naive loop, and as a fraction of the fp32
+    matmul rate."""
     s = load_settings(TASK, batch=32, patch=256, crop=256, device=str(device))
     fast, plain = make_run(s, ds), make_run(s, ds)
     naive = NaiveLoop(embedded_images(), s.widths, s.kernel, s.batch, s.patch, device)
@@ -123,14 +126,15 @@ def bench_training(device, quick: bool, ds) -> list[Row]:
     frac = mps['ours'] * 1e6 * net / (gflops * 1e9)
     return [Row('1a training throughput, batch 32×256² (MP/s): train() vs naive loop', f"{mps['ours']:.2f}",
                 f"{mps['naive']:.2f}", mps['ours'] / mps['naive'], '≥ 3×', mps['ours'] / mps['naive'] >= 3),
-            Row('1b training vs fp32 2048² matmul (GFLOP/s, net FLOPs × 3)', f"{mps['ours'] * net / 1e3:.1f}", f'{gflops:.1f}',
-                frac, '≥ 40%', frac >= 0.4),
+            Row('1b training vs fp32 2048² matmul (GFLOP/s, net FLOPs × 3)', f"{mps['ours'] * net / 1e3:.1f}",
+                f'{gflops:.1f}', frac, '≥ 40%', frac >= 0.4),
             Row('1c train(), fast paths vs plain path (MP/s)', f"{mps['ours']:.2f}", f"{mps['plain']:.2f}",
                 mps['ours'] / mps['plain'], '—', None),
             *bench_threads(device, quick, ds)]
 
 def bench_threads(device, quick: bool, ds) -> list[Row]:
-    "Figure 1d: a default-preset step (16×64²) with the fast paths' thread count vs every core (information, no goal)."
+    """Figure 1d: a default-preset step (16×64²) with the fast paths' thread count vs every core
+    (information, no goal)."""
     if device.type != 'cpu': return []
     s = load_settings(TASK, device=str(device))
     run, k = make_run(s, ds), 20
@@ -152,7 +156,7 @@ def _step(run):
     loss = run.loss_fn(m(x), y)
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
-# ---------------------------------------------------------------------------------------------------------------- figure 2
+# ------------------------------------------------------------------------------------------------------------- figure 2
 def bench_ranking(device, quick: bool, ds) -> list[Row]:
     "Figure 2: ablation of the 10 hidden masks of the default net, batched vs one evaluation per candidate."
     model = MaskedFCN((5, 5), 5, generator=torch.Generator().manual_seed(0)).to(device)
@@ -170,34 +174,39 @@ def bench_ranking(device, quick: bool, ds) -> list[Row]:
     return [Row('2 ablation ranking, 10 candidates on 4×256²: batched vs loop (ms)', f"{t['batched'] * 1e3:.0f}",
                 f"{t['loop'] * 1e3:.0f}", r, '≥ 3×, same losses', r >= 3 and same)]
 
-# ---------------------------------------------------------------------------------------------------------------- figure 3
+# ------------------------------------------------------------------------------------------------------------- figure 3
 def bench_compaction(device, quick: bool) -> list[Row]:
     "Figure 3: inference of the compacted minimal net vs the masked full net, against their FLOP ratio."
     full = MaskedFCN((5, 5), 5, generator=torch.Generator().manual_seed(0)).to(device).eval()
-    for l, m in [(0, 3), (0, 4), (1, 2), (1, 3), (1, 4)]: set_enabled(full, l, m, False)   # widths 3,2: ~1/3 of the FLOPs
+    # widths 3,2: ~1/3 of the FLOPs
+    for l, m in [(0, 3), (0, 4), (1, 2), (1, 3), (1, 4)]: set_enabled(full, l, m, False)
     small = compact(full).eval()
     flop_ratio = flops_per_pixel(MaskedFCN((5, 5), 5)) / flops_per_pixel(full)
     x = torch.rand(16, 1, 256, 256, device=device)
     with torch.no_grad():
-        if not torch.allclose(small(x), full(x), atol=1e-5): raise AssertionError('compacted net differs from the masked net')
+        if not torch.allclose(small(x), full(x), atol=1e-5):
+            raise AssertionError('compacted net differs from the masked net')
         t = rounds({'small': lambda: small(x), 'full': lambda: full(x)}, 3 if quick else 8, device)
     r, goal = t['full'] / t['small'], 0.7 * flop_ratio
     return [Row(f'3 compacted (3,2) vs masked (5,5) net, inference (ms); FLOP ratio {flop_ratio:.2f}',
-                f"{t['small'] * 1e3:.0f}", f"{t['full'] * 1e3:.0f}", r, f'≥ 0.7 × {flop_ratio:.2f} = {goal:.2f}×', r >= goal)]
+                f"{t['small'] * 1e3:.0f}", f"{t['full'] * 1e3:.0f}", r, f'≥ 0.7 × {flop_ratio:.2f} = {goal:.2f}×',
+                r >= goal)]
 
-# ---------------------------------------------------------------------------------------------------------------- figure 4
+# ------------------------------------------------------------------------------------------------------------- figure 4
 def papermill(nb: Path, out: Path, preset: str, fast: bool, device, timeout: float) -> float:
     "Wall seconds of `papermill nb` on canny with `preset`, fast paths on or off; `inf` past `timeout`."
     env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'} | {'SELFSCALE_FAST': '1' if fast else '0'}
-    cmd = [str(Path(sys.executable).parent / 'papermill'), str(nb), str(out / f'{preset}_{int(fast)}.ipynb'), '-p', 'task', 'canny',
-           '-p', 'preset', preset, '-p', 'out_dir', str(out / f'{preset}_{int(fast)}'), '-p', 'device', str(device), '--no-progress-bar']
+    cmd = [str(Path(sys.executable).parent / 'papermill'), str(nb), str(out / f'{preset}_{int(fast)}.ipynb'),
+           '-p', 'task', 'canny', '-p', 'preset', preset, '-p', 'out_dir', str(out / f'{preset}_{int(fast)}'),
+           '-p', 'device', str(device), '--no-progress-bar']
     t = time.perf_counter()
     try: subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired: return float('inf')
     return time.perf_counter() - t
 
 def bench_e2e(device, quick: bool, timeout: float) -> list[Row]:
-    "Figure 4: end-to-end papermill runs of nbs/minimize.ipynb on canny (smoke, and default unless quick), fast vs plain."
+    """Figure 4: end-to-end papermill runs of nbs/minimize.ipynb on canny (smoke, and default unless quick),
+    fast vs plain."""
     nb = ROOT / 'nbs' / 'minimize.ipynb'
     if not nb.exists(): return [Row('4 end to end: nbs/minimize.ipynb', 'missing', '—', 0, '—', None)]
     rows = []
@@ -207,11 +216,11 @@ def bench_e2e(device, quick: bool, timeout: float) -> list[Row]:
             plain = papermill(nb, Path(tmp), preset, False, device, timeout)
             secs = lambda t: f'{t:.0f}' if t < float('inf') else f'> {timeout:.0f} (stopped)'
             ratio = plain / fast if plain < float('inf') else timeout / fast
-            rows.append(Row(f'4 papermill minimize canny, preset {preset}: wall s, fast vs plain', secs(fast), secs(plain),
-                            ratio, f'≤ {limit} s', fast <= limit))
+            rows.append(Row(f'4 papermill minimize canny, preset {preset}: wall s, fast vs plain', secs(fast),
+                            secs(plain), ratio, f'≤ {limit} s', fast <= limit))
     return rows
 
-# ---------------------------------------------------------------------------------------------------------------- figure 5
+# ------------------------------------------------------------------------------------------------------------- figure 5
 def synthetic_folder(folder: Path, n: int, size: int = 256, seed: int = 0):
     "`n` JPEGs of smooth random shapes and texture, `size`×`size`, in `folder`."
     rng = np.random.default_rng(seed)
@@ -238,7 +247,8 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 class PeakAnon:
-    "Peak anonymous resident memory (RssAnon in /proc/self/status: what the process needs, mapped files left out), sampled."
+    """Peak anonymous resident memory (RssAnon in /proc/self/status: what the process needs, mapped files left out),
+    sampled."""
     def __init__(self, every: float = 0.02):
         self.peak, self.every, self.stop = 0, every, threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True); self.thread.start()
@@ -252,7 +262,8 @@ class PeakAnon:
         return self.peak
 
 def data_worker(folder: str, cache: str, device: str, steps: int):
-    "Subprocess: load (preprocess or read the cache of) `folder`, train `steps` steps, print seconds and peak memory as JSON."
+    """Subprocess: load (preprocess or read the cache of) `folder`, train `steps` steps, print seconds and peak memory
+    as JSON."""
     anon = PeakAnon()
     t = time.perf_counter()
     ds = load_data(TASK, data_dir=folder, cache_dir=cache, crop=256, device=device)
@@ -262,7 +273,8 @@ def data_worker(folder: str, cache: str, device: str, steps: int):
     print(json.dumps({'n': len(ds), 'load_s': t_load, 'rss': peak_rss(), 'anon': anon.done(), 'on_disk': ds.on_disk}))
 
 def run_worker(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, '--worker', *map(str, args)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, '--worker', *map(str, args)], check=True, capture_output=True,
+                         text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 def bench_data(device, quick: bool, ds) -> list[Row]:
@@ -296,7 +308,7 @@ def bench_data(device, quick: bool, ds) -> list[Row]:
                         r['anon'] / 2 ** 30 / data_gib, '≤ 4 GiB', r['anon'] <= 4 * 2 ** 30))
     return rows
 
-# ---------------------------------------------------------------------------------------------------------------- figure 6
+# ------------------------------------------------------------------------------------------------------------- figure 6
 def oracle_run(s, **kw) -> tuple[dict, float]:
     "The oracle of `s` (2 seeds) in a fresh temporary folder, quietly; it and its wall seconds."
     from selfscale.oracle import oracle    # Ray only here: the data worker's memory stays what it measures
@@ -343,7 +355,7 @@ def bench_oracle(quick: bool) -> list[Row]:
             Row("6d oracle's smallest structure within tolerance (params): early stopping vs every one to the end",
                 small(asha), small(par), float(same), 'the same', same)]
 
-# ---------------------------------------------------------------------------------------------------------------- figure 7
+# ------------------------------------------------------------------------------------------------------------- figure 7
 def same_decisions(a: list, b: list) -> bool:
     "Do two decision logs hold the same changes, outcomes and structures, the metric after each within 1e-6?"
     keys = ('i', 'action', 'layer', 'mask', 'kept', 'structure')
@@ -372,8 +384,8 @@ def bench_parallel(preset: str, device) -> list[Row]:
     (one, log1, t1), (two, log2, t2) = got[1], got[2]
     same = one['final_structure'] == two['final_structure'] and same_decisions(log1, log2)
     what = f'minimize sobel seed 0 ({preset}) from one trained start, {len(log1)} decisions'
-    return [Row(f'7a {what}, wall s: 2 trials at a time vs one at a time', f'{t2:.0f}', f'{t1:.0f}', t1 / t2, '—', None,
-                note=f"search seconds {two['seconds']:.0f} vs {one['seconds']:.0f}"),
+    return [Row(f'7a {what}, wall s: 2 trials at a time vs one at a time', f'{t2:.0f}', f'{t1:.0f}', t1 / t2, '—',
+                None, note=f"search seconds {two['seconds']:.0f} vs {one['seconds']:.0f}"),
             Row(f'7b {what}: final structure, and the decision log with `after` within 1e-6',
                 str(two['final_structure']), str(one['final_structure']), float(same), 'the same', same)]
 
@@ -381,7 +393,8 @@ def bench_parallel(preset: str, device) -> list[Row]:
 def machine(device: torch.device) -> str:
     "A one-line description of where the benchmark ran."
     if device.type == 'cuda': return f'{torch.cuda.get_device_name(device)}, torch {torch.__version__}'
-    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')),
+               platform.processor())
     return f'{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}'
 
 def main(argv=None):
@@ -391,7 +404,8 @@ def main(argv=None):
     p.add_argument('--e2e', action='store_true', help='also time papermill runs of nbs/minimize.ipynb (long)')
     p.add_argument('--e2e-timeout', type=float, default=1800, help='stop a papermill run after this many seconds')
     p.add_argument('--oracle', action='store_true', help="also time the oracle's Ray trials (figure 6, minutes)")
-    p.add_argument('--threads', type=int, help="torch's intra-op threads (default: torch's own); 1 steadies the ratios on a shared machine")
+    p.add_argument('--threads', type=int,
+                   help="torch's intra-op threads (default: torch's own); 1 steadies the ratios on a shared machine")
     p.add_argument('--parallel', action='store_true', help='also minimize with 2 trials at a time vs 1 (figure 7)')
     p.add_argument('--preset', default='default', help="figure 7's preset (default: ~20+ min a run; smoke: ~1 min)")
     p.add_argument('--only', default='1,2,3,4,5,6,7', help='comma-separated figures to run, e.g. 1,3')

@@ -99,8 +99,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
 
 # %% ../nbs/07_rundir.ipynb #4877b698
 _IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance',
-             'loss', 'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds', 'probe_steps',
-             'probe_lr', 'restart', 'start_rounds')
+             'loss', 'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds',
+             'probe_steps', 'probe_lr', 'restart', 'start_rounds')
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 _OWN = ('start.pt', 'state.pt', 'state.prev.pt')      # only a run writes these
 _WRITTEN = (*_OWN, 'state.corrupt.pt', 'decisions.jsonl', 'split.json', 'result.json', 'model.pt2', *PICTURES)

@@ -164,5 +164,6 @@ _PAD = 'style="padding:2px 12px 2px 0; text-align:left"'
 
 def html_table(header: list, rows: list, css: str = 'selfscale-table') -> str:
     "An HTML table (class `css`) of `rows` under `header`, text escaped; floats to four significant digits."
-    line = lambda cells, tag: '<tr>' + ''.join(f'<{tag} {_PAD}>{html.escape(_cell(v))}</{tag}>' for v in cells) + '</tr>'
+    cell = lambda v, tag: f'<{tag} {_PAD}>{html.escape(_cell(v))}</{tag}>'
+    line = lambda cells, tag: '<tr>' + ''.join(cell(v, tag) for v in cells) + '</tr>'
     return f'<table class="{css}">' + line(header, 'th') + ''.join(line(r, 'td') for r in rows) + '</table>'

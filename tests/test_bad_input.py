@@ -26,11 +26,15 @@ def one_line(call, kind, message: str):
 
 
 @pytest.mark.parametrize('call,kind,message', [
-    (lambda: make_run(load_settings('nope', **SMOKE)), ValueError, "unknown task 'nope'; known: canny, sobel, threshold"),
+    (lambda: make_run(load_settings('nope', **SMOKE)), ValueError,
+     "unknown task 'nope'; known: canny, sobel, threshold"),
     (lambda: make_run(task='nope', **SMOKE), ValueError, "unknown task 'nope'; known: canny, sobel, threshold"),
-    (lambda: load_settings('sobel', preset='huge'), ValueError, "unknown preset 'huge'; known: smoke, default, thorough"),
-    (lambda: load_settings('sobel', stategy='taylor'), TypeError, "unknown setting(s) ['stategy']; known: task, data_dir, widths,"),
-    (lambda: train(make_run(load_settings('sobel', loss='nope', **SMOKE)), 1), ValueError, "unknown loss 'nope'; known: l1, l2, f1"),
+    (lambda: load_settings('sobel', preset='huge'), ValueError,
+     "unknown preset 'huge'; known: smoke, default, thorough"),
+    (lambda: load_settings('sobel', stategy='taylor'), TypeError,
+     "unknown setting(s) ['stategy']; known: task, data_dir, widths,"),
+    (lambda: train(make_run(load_settings('sobel', loss='nope', **SMOKE)), 1), ValueError,
+     "unknown loss 'nope'; known: l1, l2, f1"),
     (lambda: minimize(make_run(load_settings('sobel', **SMOKE)), max_trials=2.5), ValueError,
      'max_trials must be a non-negative integer or None, got 2.5'),
 ], ids=['task', 'task_make_run', 'preset', 'setting', 'loss_train', 'max_trials'])
@@ -69,10 +73,13 @@ def test_bad_widths(widths, message): one_line(lambda: load_settings('sobel', wi
     (-0.1, 'tolerance must be >= 0 and finite, got -0.1'), ('x', "setting 'tolerance': cannot read 'x' as float"),
     (float('nan'), 'tolerance must be >= 0 and finite, got nan'),
 ])
-def test_bad_tolerance(tolerance, message): one_line(lambda: load_settings('sobel', tolerance=tolerance), ValueError, message)
+def test_bad_tolerance(tolerance, message):
+    one_line(lambda: load_settings('sobel', tolerance=tolerance), ValueError, message)
 
 
-def test_negative_seed(): one_line(lambda: load_settings('sobel', **dict(SMOKE, seed=-1)), ValueError, 'seed must be a non-negative integer, got -1')
+def test_negative_seed():
+    one_line(lambda: load_settings('sobel', **dict(SMOKE, seed=-1)), ValueError,
+             'seed must be a non-negative integer, got -1')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
@@ -114,7 +121,8 @@ def test_out_dir_refused_before_training(tmp_path):
 def test_out_dir_and_data_dir_overlap(tmp_path):
     "A run's pictures must never become its training images: out_dir inside data_dir (or the reverse) is refused."
     images = tmp_path/'images'; images.mkdir()
-    for i in range(8): cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (64, 64), np.uint8))
+    for i in range(8):
+        cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (64, 64), np.uint8))
     run = make_run(load_settings('sobel', **SMOKE, data_dir=str(images), crop=32, patch=16, n_eval=2))
     for out in (images, images/'runs', tmp_path):
         one_line(lambda: minimize(run, out, progress=False), ValueError, f'out_dir {out} and data_dir {images} overlap')
@@ -124,10 +132,12 @@ def test_out_dir_and_data_dir_overlap(tmp_path):
 def test_resume_on_other_data_is_refused(tmp_path, finished):
     "data_dir is part of the experiment: the finished run (embedded photos) is not continued on other images."
     images = tmp_path/'images'; images.mkdir()
-    for i in range(8): cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (96, 96), np.uint8))
+    for i in range(8):
+        cv2.imwrite(str(images/f'{i}.png'), np.random.default_rng(i).integers(0, 255, (96, 96), np.uint8))
     before = files(finished)
-    one_line(lambda: minimize(make_run(load_settings('sobel', **SMOKE, data_dir=str(images), n_eval=2)), finished,
-                              progress=False), ValueError, f"out_dir {finished} holds another experiment (data_dir='', ")
+    other = dict(SMOKE, data_dir=str(images), n_eval=2)
+    one_line(lambda: minimize(make_run(load_settings('sobel', **other)), finished, progress=False), ValueError,
+             f"out_dir {finished} holds another experiment (data_dir='', ")
     fct.test_eq(files(finished), before)
 
 
@@ -138,7 +148,8 @@ def papermill(tmp_path, *args) -> subprocess.CompletedProcess:
 
 
 def test_papermill_wrong_type(tmp_path, finished):
-    "`papermill ... -p tolerance x`: non-zero exit, the reason on stderr, the existing out_dir as it was (one kernel for\n    the command line's behaviour; every message itself is tested in-process)."
+    """`papermill ... -p tolerance x`: non-zero exit, the reason on stderr, the existing out_dir as it was
+    (one kernel for the command line's behaviour; every message itself is tested in-process)."""
     before = files(finished)
     p = papermill(tmp_path, '-p', 'preset', 'smoke', '-p', 'out_dir', str(finished), '-p', 'tolerance', 'x')
     assert p.returncode != 0

@@ -1,5 +1,5 @@
-"""A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium clicks a mask toggle and "train N steps",
-and the panel must show both changes. The screenshot is kept as `_out/browser/lab.png`."""
+"""A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium clicks a mask toggle and
+"train N steps", and the panel must show both changes. The screenshot is kept as `_out/browser/lab.png`."""
 import json, os, re, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import nbformat, pytest
@@ -34,7 +34,8 @@ def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float 
 
 @pytest.fixture
 def lab_url(tmp_path):
-    "JupyterLab serving a copy of lab.ipynb from `tmp_path`, its parameters set to the smoke preset, with isolated settings."
+    """JupyterLab serving a copy of lab.ipynb from `tmp_path`, its parameters set to the smoke preset,
+    with isolated settings."""
     root, home = tmp_path/'nbs', tmp_path/'home'
     root.mkdir(); home.mkdir()
     nb = load_notebook_node(str(ROOT/'nbs'/'lab.ipynb'))
@@ -69,7 +70,8 @@ def status_text(page) -> str: return page.locator('.selfscale-status').inner_tex
 
 def wait_status(page, text: str, timeout: float = 60_000):
     "Wait until the panel's status line contains `text`."
-    page.wait_for_function(f"document.querySelector('.selfscale-status').innerText.includes({json.dumps(text)})", timeout=timeout)
+    shows = f"document.querySelector('.selfscale-status').innerText.includes({json.dumps(text)})"
+    page.wait_for_function(shows, timeout=timeout)
 
 def test_lab_in_a_browser(lab_url):
     with playwright.sync_playwright() as p:

@@ -107,7 +107,8 @@ def test_huge_image_is_not_held_in_memory(tmp_path):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ds = sd.load_data('sobel', {str(tmp_path)!r}, crop=256, n_eval=1)
         print(len(ds), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)''')
-    n, grew_mb = map(int, subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split())
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    n, grew_mb = map(int, out.split())
     fct.test_eq(n, 3)
     assert grew_mb < 200, f'peak memory grew by {grew_mb} MB'  # ~66 measured; a float copy of the whole adds 256
 
@@ -163,7 +164,8 @@ def test_empty_folder_and_folder_without_images(tmp_path):
 def test_only_unreadable_images(tmp_path):
     (tmp_path / 'a.png').write_bytes(b'')
     (tmp_path / 'b.jpg').write_text('not a jpeg')
-    with warnings.catch_warnings(record=True), pytest.raises(ValueError, match=f'none of the 2 image files in {tmp_path} could be read'):
+    unreadable = f'none of the 2 image files in {tmp_path} could be read'
+    with warnings.catch_warnings(record=True), pytest.raises(ValueError, match=unreadable):
         load(tmp_path)
 
 
@@ -178,7 +180,8 @@ def test_nested_folders_and_extension_case(tmp_path):
 
 def test_n_eval_must_leave_training_images(tmp_path):
     make_folder(tmp_path, 3)
-    with pytest.raises(ValueError, match=r'n_eval \(2\) held out twice \(val and test\) must leave training images: .* has 3'):
+    with pytest.raises(ValueError, match=r'n_eval \(2\) held out twice \(val and test\) '
+                                         r'must leave training images: .* has 3'):
         load(tmp_path, n_eval=2)
     with pytest.raises(ValueError, match='n_eval must be at least 1'): load(tmp_path, n_eval=0)
     fct.test_eq(load(tmp_path, n_eval=1).n_train, 1)
@@ -241,7 +244,8 @@ def test_large_set_is_memory_mapped(tmp_path, monkeypatch):
     assert mapped.on_disk and not in_ram.on_disk
     fct.test_eq(len(list((tmp_path / 'cache').glob('*.f16'))), 1)
     fct.test_eq(mapped.data, in_ram.data)
-    fct.test_eq(mapped.batch(torch.Generator().manual_seed(0), 4, 16), in_ram.batch(torch.Generator().manual_seed(0), 4, 16))
+    fct.test_eq(mapped.batch(torch.Generator().manual_seed(0), 4, 16),
+                in_ram.batch(torch.Generator().manual_seed(0), 4, 16))
     fct.test_eq(mapped.eval_batch(), in_ram.eval_batch())
 
 
@@ -255,7 +259,8 @@ def test_registered_task_and_bad_task(tmp_path):
         with pytest.raises(ValueError, match="task 'broken' returned shape"): load(tmp_path, task='broken')
     finally:
         for name in ('invert', 'broken'): sd.TASKS.pop(name, None)
-    with pytest.raises(ValueError, match="unknown task 'invert'; known: canny, sobel, threshold"): load(tmp_path, task='invert')
+    with pytest.raises(ValueError, match="unknown task 'invert'; known: canny, sobel, threshold"):
+        load(tmp_path, task='invert')
 
 
 def test_binary_targets(tmp_path):

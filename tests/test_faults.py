@@ -1,4 +1,5 @@
-"Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one; damaged state files and diverging bursts."
+"""Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one;
+damaged state files and diverging bursts."""
 import errno, io, itertools, json, math, os, random, shutil, signal, subprocess, sys, time
 from dataclasses import asdict
 from pathlib import Path
@@ -8,7 +9,8 @@ import selfscale.metrics as metrics
 import selfscale.rundir as rundir
 from selfscale.minimize import minimize
 from selfscale.decide import Search
-from selfscale.rundir import CheckpointError, lock_run_folder, read_log, read_state, save_checkpoint, save_state, load_state
+from selfscale.rundir import (CheckpointError, lock_run_folder, read_log, read_state, save_checkpoint, save_state,
+                              load_state)
 from selfscale.settings import load_settings
 from selfscale.train import Diverged, fit, make_run, snapshot, train
 
@@ -47,8 +49,10 @@ def crash_on(n, fn, crash):
         return (crash if calls[0] == n else fn)(*args)
     return wrapped
 
-if os.environ.get('CRASH_STATE_WRITE'): M.save_state = crash_on(int(os.environ['CRASH_STATE_WRITE']), real_save, torn_state)
-if os.environ.get('CRASH_LOG_WRITE'): M.append_log = crash_on(int(os.environ['CRASH_LOG_WRITE']), real_append, torn_line)
+if os.environ.get('CRASH_STATE_WRITE'):
+    M.save_state = crash_on(int(os.environ['CRASH_STATE_WRITE']), real_save, torn_state)
+if os.environ.get('CRASH_LOG_WRITE'):
+    M.append_log = crash_on(int(os.environ['CRASH_LOG_WRITE']), real_append, torn_line)
 M.minimize(make_run(load_settings('sobel', preset='smoke', device='cpu', seed=0)), sys.argv[1], progress=False)
 '''
 
@@ -89,21 +93,24 @@ def flip(raw: bytes, n: int = 64) -> bytes:
 
 
 def test_killed_run_ends_like_an_uninterrupted_one(tmp_path):
-    "SIGKILL after the start, after 3 decisions, in the middle of a state write and of a log line, at random moments; damage."
+    """SIGKILL after the start, after 3 decisions, in the middle of a state write and of a log line, at random moments;
+    damage."""
     clean = Job(tmp_path, tmp_path/'clean')                     # the uninterrupted run, beside the faulted ones
     out = tmp_path/'faulted'
     # 1. killed as soon as the trained start is saved (its control burst running): the restart trains again from scratch
     assert Job(tmp_path, out).kill_when(lambda: (out/'start.pt').exists())
     # 2. killed after 3 decisions
     j = Job(tmp_path, out); assert j.kill_when(lambda: j.lines() >= 3)
-    # 3. killed in the middle of writing state.pt: state.pt was rotated to state.prev.pt, a half-written temporary is left
+    # 3. killed in the middle of writing state.pt: state.pt was rotated to state.prev.pt,
+    #    a half-written temporary is left
     j = Job(tmp_path, out, CRASH_STATE_WRITE='1')
     fct.test_eq(j.wait(), -signal.SIGKILL)
     assert not (out/'state.pt').exists() and (out/'state.prev.pt').exists() and list(out.glob('.state.pt.*.tmp'))
     # 4. the restart warns and resumes from state.prev.pt; killed in the middle of its second log line, left torn
     j = Job(tmp_path, out, CRASH_LOG_WRITE='2')
     fct.test_eq(j.wait(), -signal.SIGKILL)
-    assert f"checkpoint not found: {out/'state.pt'}; resuming from the previous snapshot {out/'state.prev.pt'}" in j.stderr()
+    assert (f"checkpoint not found: {out/'state.pt'}; "
+            f"resuming from the previous snapshot {out/'state.prev.pt'}") in j.stderr()
     assert not list(out.glob('.state.pt.*.tmp')) and not (out/'decisions.jsonl').read_bytes().endswith(b'\n')
     # 5. state.pt damaged on disk: the restart names it, keeps it aside as state.corrupt.pt, resumes from state.prev.pt
     raw = flip((out/'state.pt').read_bytes())
@@ -155,7 +162,8 @@ def test_diverging_control_burst_stops_the_run(tmp_path, monkeypatch):
     run = make_run(load_settings('sobel', **SMOKE)); fit(run, progress=False)
     l2 = metrics.LOSSES['l2']
     monkeypatch.setitem(metrics.LOSSES, 'l2', lambda p, y: l2(p, y) * (math.nan if torch.is_grad_enabled() else 1))
-    with pytest.raises(Diverged, match=r'control burst of the full net diverged .*; the net is unstable: try another seed \(now 0\)'):
+    with pytest.raises(Diverged, match=r'control burst of the full net diverged .*; '
+                                       r'the net is unstable: try another seed \(now 0\)'):
         minimize(run, tmp_path, progress=False)
 
 
@@ -175,7 +183,8 @@ def test_damaged_state_falls_back_to_the_previous_one(tmp_path, damage):
     if damage == 'start.pt': save_checkpoint(run, f)              # a good checkpoint, but not a search state
     else: f.write_bytes({'truncated': raw[:m], 'flipped': flip(raw), 'empty': b'',
                          'garbage': b'not a checkpoint\n' * 10}[damage])
-    with pytest.warns(UserWarning, match=f"checkpoint {f}.*; resuming from the previous snapshot {tmp_path/'state.prev.pt'}"):
+    with pytest.warns(UserWarning, match=f"checkpoint {f}.*; "
+                                         f"resuming from the previous snapshot {tmp_path/'state.prev.pt'}"):
         fct.test_eq(load_state(tmp_path, run)[1]['decisions'], 0)
     assert (tmp_path/'state.corrupt.pt').exists() and not f.exists() and (tmp_path/'state.prev.pt').exists()
 
@@ -184,7 +193,8 @@ def test_no_good_state_is_refused_and_kept(tmp_path):
     "Both state files damaged: one line naming both, nothing moved or rewritten."
     run = _two_states(tmp_path)
     for name in ('state.pt', 'state.prev.pt'): (tmp_path/name).write_bytes(b'\0' * 100)
-    with pytest.raises(CheckpointError, match=r'no good snapshot to resume from in .*state\.pt.*state\.prev\.pt.*use another out_dir'):
+    with pytest.raises(CheckpointError,
+                       match=r'no good snapshot to resume from in .*state\.pt.*state\.prev\.pt.*use another out_dir'):
         minimize(run, tmp_path, progress=False)
     fct.test_eq({p.name for p in tmp_path.iterdir()}, {'state.pt', 'state.prev.pt', '.lock'})
     assert all((tmp_path/n).read_bytes() == b'\0' * 100 for n in ('state.pt', 'state.prev.pt'))
@@ -199,7 +209,8 @@ def test_log_without_state_is_refused(tmp_path):
 
 
 def test_one_writer_per_folder(tmp_path):
-    "A folder another process is minimizing into is refused with one line; once that run has ended, the next resumes it."
+    """A folder another process is minimizing into is refused with one line; once that run has ended,
+    the next resumes it."""
     out = tmp_path/'out'
     j = Job(tmp_path, out)
     t = time.time()

@@ -1,4 +1,5 @@
-"Integration tests of the minimization: a planted solution is found, a resumed or parallel run ends as an uninterrupted one."
+"""Integration tests of the minimization: a planted solution is found, a resumed or parallel run ends as
+an uninterrupted one."""
 import json
 import numpy as np, pytest, ray, torch
 from selfscale.data import register_task, TASKS
@@ -45,7 +46,8 @@ def test_sobel_ends_strictly_smaller_within_tolerance(whole):
 def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path, whole):
     minimize(make_run(settings()), tmp_path, max_trials=2, progress=False)
     parts = minimize(make_run(settings()), tmp_path, progress=False)
-    for k in ('final_structure', 'removed', 'metrics_final', 'decisions', 'parameters'): assert parts[k] == whole[0][k], k
+    for k in ('final_structure', 'removed', 'metrics_final', 'decisions', 'parameters'):
+        assert parts[k] == whole[0][k], k
     assert untimed(parts['verify']) == untimed(whole[0]['verify'])
     assert list(map(untimed, read_log(tmp_path))) == list(map(untimed, whole[1]))
 
@@ -60,7 +62,8 @@ def test_parallel_trials_decide_as_one_at_a_time(tmp_path, whole):
     assert two['done']
     for k in ('final_structure', 'removed', 'decisions', 'parameters'): assert two[k] == one[k], k
     assert two['metrics_final'] == pytest.approx(one['metrics_final'], rel=0, abs=1e-6)
-    assert two['verify']['metrics_test'] == pytest.approx(one['verify']['metrics_test'], rel=0, abs=1e-6)  # seeds at once
+    # seeds at once
+    assert two['verify']['metrics_test'] == pytest.approx(one['verify']['metrics_test'], rel=0, abs=1e-6)
     fields = lambda log: [[d.get(k) for k in ('i', 'action', 'layer', 'mask', 'kept', 'structure')] for d in log]
     assert fields(read_log(out)) == fields(log)
     assert [d['after'] for d in read_log(out)] == pytest.approx([d['after'] for d in log], rel=0, abs=1e-6)
@@ -84,11 +87,13 @@ def test_planted_teacher_is_found(tmp_path, strategies):
     def target(img: np.ndarray) -> np.ndarray:
         with torch.no_grad(): return teacher(torch.from_numpy(img)[None, None]).clamp(0, 1)[0, 0].numpy()
     register_task('planted', target)
-    # 5%: the bar follows the best kept net (28.4 dB here), and after its bursts the planted 2-mask net sits 1-1.5 dB under it
-    # the smoke preset's data (n_eval 3: 11 training crops of 96²); with 9 of them this short training stopped at [1, 2]
-    s = load_settings('planted', device='cpu', crop=96, n_eval=3, patch=32, batch=16, loss='l2', metric='psnr', steps=300,
-                      starts=1, eval_every=50, patience=4, min_steps=300, rounds=3, polish_iters=50, polish_batch=32,
-                      tolerance=0.05, verify=0)
+    # 5%: the bar follows the best kept net (28.4 dB here), and after its bursts the planted 2-mask net sits
+    # 1-1.5 dB under it
+    # the smoke preset's data (n_eval 3: 11 training crops of 96²); with 9 of them this short training stopped at
+    # [1, 2]
+    s = load_settings('planted', device='cpu', crop=96, n_eval=3, patch=32, batch=16, loss='l2', metric='psnr',
+                      steps=300, starts=1, eval_every=50, patience=4, min_steps=300, rounds=3, polish_iters=50,
+                      polish_batch=32, tolerance=0.05, verify=0)
     try: rows = compare_strategies(make_run(s), strategies, tmp_path, progress=False)
     finally: del TASKS['planted']
     for row in rows:

@@ -1,4 +1,5 @@
-"The lab panel beyond its notebook's tests: controls locked while it works, the same decision as minimize, widths that change."
+"""The lab panel beyond its notebook's tests: controls locked while it works, the same decision as minimize,
+widths that change."""
 import pytest
 import fastcore.test as fct
 import selfscale.panel as panel
@@ -24,7 +25,8 @@ def lab(trained):
 
 def test_controls_are_disabled_while_the_kernel_works(lab, monkeypatch):
     seen = []
-    monkeypatch.setattr(panel, 'train', lambda run, n, progress: seen.append([lab.end_button.disabled, lab.toggles[1][1].disabled]))
+    monkeypatch.setattr(panel, 'train',
+                        lambda run, n, progress: seen.append([lab.end_button.disabled, lab.toggles[1][1].disabled]))
     lab.train_button.click()
     fct.test_eq(seen, [[True, True]])
     assert not lab.end_button.disabled and not lab.toggles[1][1].disabled

@@ -32,11 +32,14 @@ def trained(fast: bool, data, steps: int = 30):
 
 def test_training_same_losses_weights_metrics(data):
     (fast, ef), (plain, ep) = trained(True, data), trained(False, data)
-    fct.test_close([h['loss'] for h in fast.history if 'loss' in h], [h['loss'] for h in plain.history if 'loss' in h], eps=1e-5)
-    for a, b in zip(fast.model.parameters(), plain.model.parameters()): fct.test_close(a, b, eps=1e-4)   # 30 Adam steps of float noise
+    fct.test_close([h['loss'] for h in fast.history if 'loss' in h],
+                   [h['loss'] for h in plain.history if 'loss' in h], eps=1e-5)
+    # 30 Adam steps of float noise
+    for a, b in zip(fast.model.parameters(), plain.model.parameters()): fct.test_close(a, b, eps=1e-4)
     for k in ('mse', 'mae', 'uiqi'): fct.test_close(ef[k], ep[k], eps=1e-5)
-    assert torch.equal(fast.model.convs[1].weight[3], plain.model.convs[1].weight[3])   # frozen on both paths...
-    fct.test_eq(fast.model.convs[0].weight.grad[1].abs().sum().item(), 0.)              # ...and no gradient for a disabled mask
+    # frozen on both paths, and no gradient for a disabled mask
+    assert torch.equal(fast.model.convs[1].weight[3], plain.model.convs[1].weight[3])
+    fct.test_eq(fast.model.convs[0].weight.grad[1].abs().sum().item(), 0.)
 
 
 def test_fit_same_history(data):
@@ -99,7 +102,8 @@ def test_minimize_same_decisions(data, tmp_path):
             res = minimize(make_run(settings(strategy='ablation', widths=(5,)), data), tmp_path/str(fast), max_trials=3,
                            progress=False)
             # which of two near-tied masks goes may differ (L-BFGS amplifies float rounding); what is kept may not
-            return res['final_structure'], [(e['action'], e['kept'], e['structure']) for e in read_log(tmp_path/str(fast))]
+            log = read_log(tmp_path/str(fast))
+            return res['final_structure'], [(e['action'], e['kept'], e['structure']) for e in log]
     (a, log_a), (b, log_b) = decisions(True), decisions(False)
     fct.test_eq(len(log_a), 3)
     fct.test_eq((a, log_a), (b, log_b))
