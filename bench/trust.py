@@ -13,7 +13,8 @@ import argparse, json, time
 from pathlib import Path
 import torch
 from selfscale.settings import load_settings
-from selfscale.train import make_run, trivial_scores
+from selfscale.train import make_run
+from selfscale.decide import trivial_scores
 from selfscale.rundir import load_checkpoint
 from selfscale.minimize import minimize
 
@@ -31,13 +32,15 @@ def main(task: str, mode: str, seed: int, start: str | None, preset: str, overri
     print(json.dumps(dict(task=task, preset=preset, mode=mode, seed=seed, tolerance=res['tolerance'],
                           final=res['final_structure'], parameters=res['parameters'], metric=m,
                           zeros=trivial_scores(run)['all zeros'], val_full=res['metrics_initial'][m],
-                          test_full=res['metrics_test_full'][m], test=res['metrics_test'][m], threshold=res['threshold'],
-                          noise=res['noise'], verify=v.get('metrics_test'), decisions=res['decisions'],
+                          test_full=res['metrics_test_full'][m], test=res['metrics_test'][m],
+                          threshold=res['threshold'], noise=res['noise'], verify=v.get('metrics_test'),
+                          decisions=res['decisions'],
                           wall_s=round(time.time() - t0))), flush=True)
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('task'); p.add_argument('mode', choices=['init', 'burst', 'again', 'scratch']); p.add_argument('seed', type=int)
+    p.add_argument('task'); p.add_argument('mode', choices=['init', 'burst', 'again', 'scratch'])
+    p.add_argument('seed', type=int)
     p.add_argument('--start'); p.add_argument('--preset', default='default')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='a setting (repeatable)')
     a = p.parse_args()

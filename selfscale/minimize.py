@@ -13,12 +13,13 @@ from .settings import Settings
 from .data import Dataset
 from .model import MaskedFCN, n_params, flops_per_pixel
 from .metrics import get_loss, within, pass_line, HIGHER_IS_BETTER
-from .train import Run, Diverged, evaluate, snapshot, restore, make_run, fit, check_learned
+from .train import Run, Diverged, evaluate, snapshot, restore, make_run, fit
 from .progress import progress_bar
 from .rundir import (write_json, save_checkpoint, save_state, load_state, check_fresh, check_out_dir,
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy, strategy_names
-from .decide import burst, train_from_scratch, reseeded_bursts, mean_jackknife, Search, describe, turns, in_workers
+from .decide import (burst, train_from_scratch, reseeded_bursts, mean_jackknife, Search, describe, turns,
+                              in_workers, check_learned)
 
 # %% auto #0
 __all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'start_text', 'end_text',
