@@ -25,11 +25,13 @@ __all__ = ['substructures', 'train_structure', 'OracleScheduler', 'oracle_table'
            'gap_to_oracle']
 
 # %% ../nbs/09a_oracle.ipynb #bb0ee47f
-def substructures(widths: tuple, kernel: int = 5) -> list:
+def substructures(widths: tuple, kernel: int = 5, max_params: int | None = None) -> list:
     "Every structure `widths` can shrink to (layers kept in order, each at most as wide), smallest first."
     found = {shape for depth in range(1, len(widths) + 1) for kept in itertools.combinations(widths, depth)
              for shape in itertools.product(*(range(1, w + 1) for w in kept))}
-    return sorted(found, key=lambda w: (n_params(MaskedFCN(w, kernel)), len(w), w))
+    size = lambda w: n_params(MaskedFCN(w, kernel))
+    return sorted((w for w in found if max_params is None or size(w) <= max_params or w == tuple(widths)),
+                  key=lambda w: (size(w), len(w), w))
 
 # %% ../nbs/09a_oracle.ipynb #d9aca802
 def train_structure(config: dict):
@@ -92,9 +94,9 @@ def _row(s: Settings, w: tuple, results: list, reference: float, bound: float) -
                 metrics_test=[_num(r.get('test')) for r in results], mean=mean, spread=_spread(known),
                 within=None if 'cannot win' in stopped else ok, stopped=stopped)
 
-def oracle_table(s: Settings, seeds: list, have: dict) -> dict:
+def oracle_table(s: Settings, seeds: list, have: dict, max_params: int | None = None) -> dict:
     "The oracle from its finished trials `have` ((widths, seed) → last result): a row per structure, the smallest."
-    start, shapes = tuple(s.widths), substructures(tuple(s.widths), s.kernel)
+    start, shapes = tuple(s.widths), substructures(tuple(s.widths), s.kernel, max_params)
     reference = _mean([have[start, k]['val'] for k in seeds])
     complete = [w for w in shapes if all(have[w, k].get('final') for k in seeds)]
     good = [w for w in complete if within(s.metric, _mean([have[w, k]['val'] for k in seeds]), reference, s.tolerance)]
@@ -102,7 +104,7 @@ def oracle_table(s: Settings, seeds: list, have: dict) -> dict:
     rows = [_row(s, w, [have[w, k] for k in seeds], reference, bound) for w in shapes]
     best = min((r for r in rows if r['within']), key=lambda r: (r['params'], r['flops'], r['widths']), default=None)
     return dict(task=s.task, preset=s.preset, widths=list(start), metric=s.metric, tolerance=s.tolerance, seeds=seeds,
-                reference=_num(reference), structures=rows,
+                max_params=max_params, reference=_num(reference), structures=rows,
                 smallest=best and {k: best[k] for k in ('widths', 'params', 'flops', 'mean')})
 
 # %% ../nbs/09a_oracle.ipynb #30ba9547
@@ -150,14 +152,14 @@ def _says(metric: str):
         ('' if r.get('final') else f" (stopped after {r['evals']} evaluations)")
 
 def oracle(settings: Settings, seeds: int | list = 3, out_dir: str | os.PathLike | None = None,
-           address: str | None = None, workers: int | None = None, progress: bool = True,
-           reduction_factor: float = 3, threads: int = 1, early_stop: bool = True) -> dict:
+           address: str | None = None, workers: int | None = None, progress: bool = True, reduction_factor: float = 3,
+           threads: int = 1, early_stop: bool = True, max_params: int | None = None) -> dict:
     "Train every sub-structure of `settings.widths` from scratch with each seed, as Ray Tune trials; the oracle."
     s, t0, start = settings, time.time(), tuple(settings.widths)
     out, seeds = Path(out_dir or f"runs/oracle-{s.task}-{'x'.join(map(str, start))}"), _seeds(s, seeds)
     if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
-    shapes = substructures(start, s.kernel)
+    shapes = substructures(start, s.kernel, max_params)
     kw = dict(address=address, workers=workers, progress=progress, threads=threads)
     todo = lambda ws, have: [dict(widths=list(w), seed=k, settings=asdict(s))
                              for w in ws for k in seeds if (w, k) not in have]
@@ -172,7 +174,7 @@ def oracle(settings: Settings, seeds: int | list = 3, out_dir: str | os.PathLike
             if early_stop else None
         run_trials(train_structure, cfgs, out/'tune', 'rest', s, _says(s.metric), scheduler=sched, **kw)
         have = _oracle_trials(out/'tune', s)
-    o = {**oracle_table(s, seeds, have), 'seconds': round(time.time() - t0),
+    o = {**oracle_table(s, seeds, have, max_params), 'seconds': round(time.time() - t0),
          'train_seconds': round(sum(r.get('time_total_s', 0) for r in have.values()), 1)}
     write_json(out/'oracle.json', o)
     plot_oracle(o).savefig(out/'oracle.png', dpi=100)

@@ -111,7 +111,8 @@ def minimize_trial(config: dict):
     res = minimize(run, out_dir=c['folder'], progress=False, **c['budget'])
     test = evaluate(run, record=False, part='test')[s.metric]
     tune.report(dict(strategy=s.strategy, seed=s.seed, structure=res['final_structure'], parameters=res['parameters'],
-                     flops=res['flops'], metric=test, full=res['metrics_test_full'][s.metric], seconds=res['seconds']))
+                     flops=res['flops'], metric=test, full=res['metrics_test_full'][s.metric], seconds=res['seconds'],
+                     decisions=res['decisions']))
 
 def summarize(rows: list, by: str = 'strategy') -> list:
     "Per strategy: runs, and mean and spread (max − min) over seeds of the parameters and the test metric."
@@ -130,7 +131,7 @@ def sweep(settings: Settings, strategies: list | str, seeds: int | list = 3, out
     s, seeds = settings, _seeds(settings, seeds)
     strategies = strategy_names(strategies)
     out = Path(out_dir or f'runs/sweep-{s.task}').resolve()
-    fields = ('strategy', 'seed', 'structure', 'parameters', 'flops', 'metric', 'full', 'seconds')
+    fields = ('strategy', 'seed', 'structure', 'parameters', 'flops', 'metric', 'full', 'seconds', 'decisions')
     def done() -> dict:
         return {(r['strategy'], r['seed']): {k: r[k] for k in fields} for c, r in read_trials(out/'tune')
                 if _identity(_settings(c['settings'])) == _identity(s)}

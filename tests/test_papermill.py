@@ -9,8 +9,8 @@ from tests.common import ROOT
 PARAMS = {'task', 'data_dir', 'out_dir', 'widths', 'strategy', 'tolerance', 'seed', 'device', 'preset', 'max_trials',
           'verify', 'oracle'}
 KEYS = {'task', 'strategy', 'seed', 'preset', 'initial_structure', 'final_structure', 'removed', 'metrics_initial',
-        'metrics_final', 'metrics_test', 'metrics_test_full', 'threshold', 'best', 'noise', 'split', 'parameters', 'flops',
-        'seconds', 'seconds_total'}
+        'metrics_final', 'metrics_test', 'metrics_test_full', 'threshold', 'best', 'noise', 'split', 'parameters',
+        'flops', 'seconds', 'seconds_total'}
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 
 
@@ -32,9 +32,11 @@ def check_result(out: Path, task: str, metrics: set) -> dict:
     fct.test_eq([len(r) for r in res['removed']], res['initial_structure'])
     assert all(set(r) <= {0, 1} for r in res['removed'])
     fct.test_eq([len(r) - sum(r) for r in res['removed'] if sum(r) < len(r)], res['final_structure'])
-    for k in ('metrics_initial', 'metrics_final', 'metrics_test', 'metrics_test_full'): assert metrics <= set(res[k]), (k, res[k])
+    for k in ('metrics_initial', 'metrics_final', 'metrics_test', 'metrics_test_full'):
+        assert metrics <= set(res[k]), (k, res[k])
     assert 0 < res['parameters'] <= res['parameters_initial'] and res['flops'] > 0 and res['seconds'] > 0
-    for f in ('decisions.jsonl', 'split.json', 'start.pt', 'state.pt', 'model.pt2', *PICTURES): assert (out/f).stat().st_size > 0, f
+    for f in ('decisions.jsonl', 'split.json', 'start.pt', 'state.pt', 'model.pt2', *PICTURES):
+        assert (out/f).stat().st_size > 0, f
     return res
 
 
@@ -44,11 +46,13 @@ def test_parameters_documented():
     fct.test_eq(set(params), PARAMS)
     assert all(p['help'] and p['inferred_type_name'] != 'None' for p in params.values())
     fct.test_eq(set(pm.inspect_notebook(str(ROOT/'nbs/compare.ipynb'))),
-                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials', 'seeds', 'workers', 'oracle'})
+                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials', 'seeds', 'workers',
+                 'oracle'})
 
 
 def test_minimize_canny_resumes(tmp_path):
-    "A canny run cut short by `max_trials` continues its decision log when run again; a binary task's net ends in [0, 1]."
+    """A canny run cut short by `max_trials` continues its decision log when run again; a binary task's net ends
+    in [0, 1]."""
     out = run_nb('minimize.ipynb', tmp_path, task='canny', preset='smoke', max_trials=2)
     first = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
     fct.test_eq(len(first), 2)
@@ -71,18 +75,10 @@ def test_minimize_canny_resumes(tmp_path):
 
 def test_bad_parameter_stops_before_any_work(tmp_path):
     "A bad parameter stops the notebook in its check cell: no out_dir is made (the message is tested in-process)."
-    with pytest.raises(pm.PapermillExecutionError) as e: run_nb('minimize.ipynb', tmp_path, data_dir='/nonexistent/images')
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        run_nb('minimize.ipynb', tmp_path, data_dir='/nonexistent/images')
     assert 'data_dir not found: /nonexistent/images' in str(e.value), str(e.value)
     assert not (tmp_path/'out').exists()
-
-
-def test_compare(tmp_path):
-    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies='sequential, magnitude_l1', max_trials=2)
-    table = json.loads((out/'compare.json').read_text())
-    fct.test_eq([r['strategy'] for r in table['rows']], ['sequential', 'magnitude_l1'])
-    assert all(r['decisions'] <= 2 and r['parameters'] <= table['full']['parameters'] for r in table['rows'])
-    for name in ('sequential', 'magnitude_l1'): fct.test_eq(json.loads((out/name/'result.json').read_text())['strategy'], name)
-    assert (out/'compare.png').stat().st_size > 0
 
 
 def test_compare_over_seeds_with_an_oracle(tmp_path):
@@ -90,12 +86,18 @@ def test_compare_over_seeds_with_an_oracle(tmp_path):
     front = dict(metric='psnr', structures=[dict(widths=[1], params=27, mean=20., stopped=[None], metrics_test=[21.]),
                                             dict(widths=[2], params=53, mean=25., stopped=[None], metrics_test=[26.])])
     (tmp_path/'oracle.json').write_text(json.dumps(front))
-    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies='sequential', max_trials=1, seeds=2,
-                 workers=2, oracle=str(tmp_path/'oracle.json'))
+    names = ['sequential', 'magnitude_l1']
+    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies=', '.join(names), max_trials=1,
+                 seeds=2, workers=2, oracle=str(tmp_path/'oracle.json'))
     table = json.loads((out/'compare.json').read_text())
-    fct.test_eq(sorted((r['strategy'], r['seed']) for r in table['rows']), [('sequential', 0), ('sequential', 1)])
-    (summary,) = table['summary']
-    fct.test_eq(summary['runs'], 2)
-    fct.test_close(summary['metric_mean'], sum(r['metric'] for r in table['rows']) / 2)
-    fct.test_close(table['full']['metric'], sum(r['full'] for r in table['rows']) / 2)   # the seeds' own full nets
+    fct.test_eq([(r['strategy'], r['seed']) for r in table['rows']], [(n, k) for n in names for k in (0, 1)])
+    assert all(r['decisions'] <= 1 and r['parameters'] <= table['full']['parameters'] for r in table['rows'])
+    for r in table['rows']:      # each run in its own folder, minimized by its own strategy
+        fct.test_eq(json.loads((out/'runs'/f"{r['strategy']}-{r['seed']}"/'result.json').read_text())['strategy'],
+                    r['strategy'])
+    fct.test_eq([(r['strategy'], r['runs']) for r in table['summary']], [(n, 2) for n in names])
+    fct.test_close(table['summary'][0]['metric_mean'], sum(r['metric'] for r in table['rows'][:2]) / 2)
+    fct.test_close(table['full']['metric'], sum(r['full'] for r in table['rows']) / 4)   # the seeds' own full nets
+    said = (tmp_path/'compare.ipynb.stdout').read_text()
+    assert 'start seed 1: psnr' in said and 'magnitude_l1 seed 0: [' in said, said     # a line per finished trial
     assert (out/'compare.png').stat().st_size > 0

@@ -8,7 +8,8 @@ from tests.common import ROOT
 from selfscale.metrics import within
 from selfscale.model import MaskedFCN, n_params, flops_per_pixel
 
-PARAMS = {'task', 'widths', 'seeds', 'preset', 'tolerance', 'data_dir', 'out_dir', 'address', 'workers', 'steps'}
+PARAMS = {'task', 'widths', 'seeds', 'preset', 'tolerance', 'data_dir', 'out_dir', 'address', 'workers', 'steps',
+          'max_params'}
 TINY = dict(task='sobel', preset='smoke', widths='2,2', seeds=2, steps=60, workers=2)
 SUBS = [[1], [1, 1], [2], [1, 2], [2, 1], [2, 2]]
 
@@ -36,7 +37,8 @@ def test_oracle_runs_and_resumes(tmp_path):
     out = tmp_path/'out'
     first = run_oracle(tmp_path, 'oracle.ipynb', out_dir=str(out), **TINY)
     o = json.loads((out/'oracle.json').read_text())
-    fct.test_eq((o['task'], o['preset'], o['widths'], o['metric'], o['seeds']), ('sobel', 'smoke', [2, 2], 'psnr', [0, 1]))
+    fct.test_eq((o['task'], o['preset'], o['widths'], o['metric'], o['seeds']),
+                ('sobel', 'smoke', [2, 2], 'psnr', [0, 1]))
     fct.test_eq([r['widths'] for r in o['structures']], SUBS)
     for r in o['structures']:
         net = MaskedFCN(tuple(r['widths']), 5)
