@@ -29,8 +29,9 @@ lab: install
 	mkdir -p $(dir $(LAB)) && (test -f $(LAB) || cp nbs/lab.ipynb $(LAB))
 	$(BIN)/jupyter lab $(LAB) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# the tests train the smoke preset with fewer polish rounds (tests/fast.ini): mechanics, not capacity
-TESTS_ENV = SELFSCALE_SETTINGS=$(CURDIR)/tests/fast.ini
+# the tests train the smoke preset with fewer polish rounds (tests/fast.ini): mechanics, not capacity; one torch thread
+# per test process (two processes on two cores: more threads than cores makes a tiny net's step several times slower)
+TESTS_ENV = SELFSCALE_SETTINGS=$(CURDIR)/tests/fast.ini OMP_NUM_THREADS=1
 nbtest: install
 	$(TESTS_ENV) $(BIN)/nbdev-test --n-workers 2
 

@@ -23,7 +23,7 @@ from .decide import (burst, train_from_scratch, reseeded_bursts, mean_jackknife,
 
 # %% auto #0
 __all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'start_text', 'end_text',
-           'minimize', 'compare_strategies']
+           'minimize', 'minimize_copy', 'compare_strategies']
 
 # %% ../nbs/08_minimize.ipynb #66088767
 def _scalars(metrics: dict) -> dict: return {k: float(v) for k, v in metrics.items() if isinstance(v, float)}
@@ -184,16 +184,19 @@ def minimize(run: Run, out_dir: str | os.PathLike | None = None, target: int | N
     return res
 
 # %% ../nbs/08_minimize.ipynb #4824ee15
+def minimize_copy(run: Run, strategy: str, out_dir: str | os.PathLike | None = None, progress: bool | str = True,
+                  **budget) -> tuple:
+    "Minimize a copy of `run` as it is now with `strategy`: (its summary row, the minimized copy); `run` is untouched."
+    r = restore(make_run(replace(run.settings, strategy=strategy), data=run.data), snapshot(run))
+    res = minimize(r, out_dir, progress=progress, **budget)
+    return dict(strategy=strategy, structure=res['final_structure'], parameters=res['parameters'], flops=res['flops'],
+                metric=res['metrics_test'][run.settings.metric], seconds=res['seconds'], decisions=res['decisions'],
+                threshold=res['threshold']), r
+
 def compare_strategies(run: Run, strategies: list | str, out_dir: str | os.PathLike | None = None,
                        progress: bool | str = True, **budget) -> list:
     "Minimize with each strategy (a list or 'a, b') from the same trained start; one summary row per strategy."
     strategies = strategy_names(strategies)
     if run.step == 0: fit(run, progress=progress)
-    start, rows = snapshot(run), []
-    for name in strategies:
-        r = restore(make_run(replace(run.settings, strategy=name), data=run.data), start)
-        res = minimize(r, Path(out_dir)/name if out_dir else None, progress=progress, **budget)
-        rows.append(dict(strategy=name, structure=res['final_structure'], parameters=res['parameters'],
-                         flops=res['flops'], metric=res['metrics_test'][run.settings.metric], seconds=res['seconds'],
-                         decisions=res['decisions'], threshold=res['threshold']))
-    return rows
+    return [minimize_copy(run, name, Path(out_dir)/name if out_dir else None, progress, **budget)[0]
+            for name in strategies]

@@ -14,7 +14,7 @@ from .train import Run, train, evaluate, snapshot, restore, reset_adam
 from .viz import plot_history, plot_masks, html_table
 from .strategies import STRATEGIES
 from .decide import turn, describe
-from .minimize import start_search, compare_strategies
+from .minimize import start_search, minimize_copy
 
 # %% auto #0
 __all__ = ['png', 'plot_curves', 'table_html', 'MaskGrid', 'Lab']
@@ -87,15 +87,17 @@ class Lab:
         unknown = sorted(set(budget) - set(_BUDGET))
         if unknown: raise ValueError(f"unknown budget {unknown}; allowed: {', '.join(_BUDGET)}")
         self.run, self.progress, self.budget = run, progress, budget
-        self.saved, self.search, self.decisions, self.rows = snapshot(run), None, [], []
+        self.saved, self.search, self.decisions, self.rows, self.ended = snapshot(run), None, [], [], None
         self.steps_input = widgets.IntText(value=run.settings.eval_every, description='N',
                                            layout=widgets.Layout(width='150px'))
         self.strategy = widgets.Dropdown(options=list(STRATEGIES), value=run.settings.strategy, description='strategy')
-        (self.train_button, self.evaluate_button, self.snapshot_button, self.revert_button, self.step_button,
-         self.end_button) = [
-            self._button(text, fn) for text, fn in (('train N steps', self.train_steps), ('evaluate', self.evaluate),
-            ('snapshot', self.take_snapshot), ('revert', self.revert), ('one automatic step', self.automatic_step),
-            ('run to the end', self.run_to_end))]
+        self.train_button = self._button('train N steps', self.train_steps)
+        self.evaluate_button = self._button('evaluate', self.evaluate)
+        self.snapshot_button = self._button('snapshot', self.take_snapshot)
+        self.revert_button = self._button('revert', self.revert)
+        self.step_button = self._button('one automatic step', self.automatic_step)
+        self.end_button = self._button('run to the end', self.run_to_end)
+        self.adopt_button = self._button('adopt its net', self.adopt)
         self.status, self.table, self.log = widgets.HTML(), widgets.HTML(), widgets.Output()
         self.curves, self.masks = [
             widgets.Image(format='png', layout=widgets.Layout(max_width=w, height='auto', object_fit='contain'))
@@ -105,7 +107,7 @@ class Lab:
             self.status, self.grid.widget,
             widgets.HBox([self.steps_input, self.train_button, self.evaluate_button, self.snapshot_button,
                           self.revert_button]),
-            widgets.HBox([self.strategy, self.step_button, self.end_button]),
+            widgets.HBox([self.strategy, self.step_button, self.end_button, self.adopt_button]),
             widgets.HBox([self.curves, self.masks]), self.table, self.log])
         self.widget.add_class('selfscale-lab'); self.status.add_class('selfscale-status')
         self.refresh('ready')
@@ -141,13 +143,14 @@ class Lab:
                    decisions=len(self.decisions), flops=flops_per_pixel(r.model),
                    metric=evaluate(r, record=False, part='test')[r.settings.metric])
         self.table.value = table_html([now, *self.rows], r.settings.metric)
+        self.adopt_button.disabled = self.ended is None        # nothing to adopt before a run to the end
         self.say(msg, error)
 
     @contextmanager
     def _working(self, what: str, curves: bool = True):
         "Disable the controls, say what runs, log into `log`, redraw after; yields a list for a result note."
         controls = [self.train_button, self.evaluate_button, self.snapshot_button, self.revert_button, self.step_button,
-                    self.end_button, self.strategy, self.steps_input, *self.grid.controls]
+                    self.end_button, self.adopt_button, self.strategy, self.steps_input, *self.grid.controls]
         for w in controls: w.disabled = True
         self.say(f'{what} …')
         note, failed = [], None
@@ -206,8 +209,17 @@ class Lab:
             print(line)
 
     def run_to_end(self):
-        "Minimize a copy of the current state with the chosen strategy; its result joins the table."
-        name, step = self.strategy.value, self.run.step
-        with self._working(f'{name}: run to the end'):
-            row = compare_strategies(self.run, [name], progress=self.progress, **self.budget)[0]
+        "Minimize a copy of the current state with the chosen strategy; its row joins the table, its net can be adopted."
+        name, step, metric = self.strategy.value, self.run.step, self.run.settings.metric
+        with self._working(f'{name}: run to the end') as note:
+            row, copy = minimize_copy(self.run, name, progress=self.progress, **self.budget)
             self.rows.append(dict(row, who=f'{name} to the end (from step {step})'))
+            self.ended = (self.rows[-1]['who'], snapshot(copy))
+            note.append(f"— {row['structure']}, {metric} {row['metric']:.4g} (test); adopt its net to look at it")
+
+    def adopt(self):
+        "Make the net of the last run to the end the panel's net (the person's snapshot stays as it was)."
+        who, state = self.ended
+        with self._working(f'adopted the net of {who}'):
+            restore(self.run, state)
+            self.search, self.decisions = None, []
