@@ -127,8 +127,8 @@ def start_text(run: Run, search: Search) -> str:
     burst_s = search.seconds / max(1, s.noise_bursts * s.burst_rounds)
     side = 'above' if HIGHER_IS_BETTER[s.metric] else 'below'
     when = (f"resumed after {search.decisions} decisions" if search.decisions else
-            f"a change takes 1-{s.burst_rounds} bursts of about {burst_s:.0f} s, a layer removal a training of "
-            f"about {search.training_seconds:.0f} s")
+            f"a change takes 1-{s.burst_rounds} bursts of about {burst_s:.0f} s, a layer removal a training " +
+            (f"of about {search.training_seconds:.0f} s" if search.training_seconds >= 1 else "like the full net's"))
     return (f"{s.strategy} from {run.model.structure()}: validation {s.metric} {search.reference[s.metric]:.4g} "
             f"± {search.noise:.2g}; a change is kept at or {side} {search.threshold:.4g}; {when}")
 

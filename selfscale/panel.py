@@ -13,7 +13,7 @@ from .model import set_enabled, set_frozen, reinit_mask, n_params, flops_per_pix
 from .train import Run, train, evaluate, snapshot, restore, reset_adam
 from .viz import plot_history, plot_masks, html_table
 from .strategies import STRATEGIES
-from .decide import turn, describe
+from .decide import turn, describe, burst
 from .minimize import start_search, minimize_copy
 
 # %% auto #0
@@ -92,23 +92,25 @@ class Lab:
                                            layout=widgets.Layout(width='150px'))
         self.strategy = widgets.Dropdown(options=list(STRATEGIES), value=run.settings.strategy, description='strategy')
         self.train_button = self._button('train N steps', self.train_steps)
+        self.polish_button = self._button('polish', self.polish)
         self.evaluate_button = self._button('evaluate', self.evaluate)
         self.snapshot_button = self._button('snapshot', self.take_snapshot)
         self.revert_button = self._button('revert', self.revert)
         self.step_button = self._button('one automatic step', self.automatic_step)
         self.end_button = self._button('run to the end', self.run_to_end)
         self.adopt_button = self._button('adopt its net', self.adopt)
-        self.status, self.table, self.log = widgets.HTML(), widgets.HTML(), widgets.Output()
+        self.status, self.table = widgets.HTML(), widgets.HTML()
+        self.log = widgets.Output(layout=widgets.Layout(max_height='10em', overflow='auto'))   # under the status line
         self.curves, self.masks = [
             widgets.Image(format='png', layout=widgets.Layout(max_width=w, height='auto', object_fit='contain'))
             for w in ('56%', '40%')]
         self.grid = MaskGrid(self.switch)
         self.widget = widgets.VBox([
-            self.status, self.grid.widget,
-            widgets.HBox([self.steps_input, self.train_button, self.evaluate_button, self.snapshot_button,
-                          self.revert_button]),
+            self.status, self.log, self.grid.widget,
+            widgets.HBox([self.steps_input, self.train_button, self.polish_button, self.evaluate_button,
+                          self.snapshot_button, self.revert_button]),
             widgets.HBox([self.strategy, self.step_button, self.end_button, self.adopt_button]),
-            widgets.HBox([self.curves, self.masks]), self.table, self.log])
+            widgets.HBox([self.curves, self.masks]), self.table])
         self.widget.add_class('selfscale-lab'); self.status.add_class('selfscale-status')
         self.refresh('ready')
 
@@ -149,8 +151,9 @@ class Lab:
     @contextmanager
     def _working(self, what: str, curves: bool = True):
         "Disable the controls, say what runs, log into `log`, redraw after; yields a list for a result note."
-        controls = [self.train_button, self.evaluate_button, self.snapshot_button, self.revert_button, self.step_button,
-                    self.end_button, self.adopt_button, self.strategy, self.steps_input, *self.grid.controls]
+        controls = [self.train_button, self.polish_button, self.evaluate_button, self.snapshot_button,
+                    self.revert_button, self.step_button, self.end_button, self.adopt_button, self.strategy,
+                    self.steps_input, *self.grid.controls]
         for w in controls: w.disabled = True
         self.say(f'{what} …')
         note, failed = [], None
@@ -182,6 +185,11 @@ class Lab:
             train(self.run, n, progress=self.progress)
             note.append(f'— {metric} {evaluate(self.run, record=False)[metric]:.4g}')
 
+    def polish(self):
+        "One polish round (L-BFGS on a fresh batch): the training the search gives every trial, recorded in the curves."
+        metric = self.run.settings.metric
+        with self._working('polish') as note: note.append(f'— {metric} {burst(self.run)[metric]:.4g}')
+
     def evaluate(self):
         "Evaluate the net and record it in the history; the metric goes to the status line, all metrics to the log."
         with self._working('evaluate') as note:
@@ -209,7 +217,7 @@ class Lab:
             print(line)
 
     def run_to_end(self):
-        "Minimize a copy of the current state with the chosen strategy; its row joins the table, its net can be adopted."
+        "Minimize a copy of the current state with the chosen strategy; its row joins the table, its net can be adopted"
         name, step, metric = self.strategy.value, self.run.step, self.run.settings.metric
         with self._working(f'{name}: run to the end') as note:
             row, copy = minimize_copy(self.run, name, progress=self.progress, **self.budget)

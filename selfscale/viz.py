@@ -80,9 +80,9 @@ def plot_masks(model: MaskedFCN) -> Figure:
         for j, ax in enumerate(axs[i]):
             if j >= len(w): ax.remove(); continue
             ax.imshow(_tile(w[j], scale=np.abs(w).max()))
-            ax.set_title(f"{i}.{j}" + (" frozen" if frozen[j] else ""), fontsize=8)
+            ax.set_title(f"{i}.{j}" + (" frozen" if frozen[j] else ""), fontsize=13)   # readable at the panel's size
             if not on[j]: _cross(ax)
-        axs[i, 0].set_ylabel(f"layer {i}")
+        axs[i, 0].set_ylabel(f"layer {i}", fontsize=13)
     return fig
 
 # %% ../nbs/05_viz.ipynb #a9d3f732

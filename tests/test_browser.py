@@ -1,5 +1,6 @@
-"""A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium clicks a mask toggle and
-"train N steps", and the panel must show both changes. The screenshot is kept as `_out/browser/lab.png`."""
+"""A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium drives every action of the panel
+(a mask toggle, polish, evaluate, snapshot and revert, one automatic step, run to the end, adopt, train N steps) and
+checks what the person sees. Screenshots are kept in `_out/browser/` (copies in docs/)."""
 import json, os, re, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import nbformat, pytest
@@ -39,7 +40,7 @@ def lab_url(tmp_path):
     root, home = tmp_path/'nbs', tmp_path/'home'
     root.mkdir(); home.mkdir()
     nb = load_notebook_node(str(ROOT/'nbs'/'lab.ipynb'))
-    nbformat.write(parameterize_notebook(nb, {'preset': 'smoke'}), root/'lab.ipynb')
+    nbformat.write(parameterize_notebook(nb, {'preset': 'smoke', 'max_trials': 2}), root/'lab.ipynb')
     quiet = home/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
     quiet.parent.mkdir(parents=True)
     quiet.write_text('{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')   # no news toast
@@ -69,15 +70,17 @@ KERNEL_IDLE = "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.k
 def status_text(page) -> str: return page.locator('.selfscale-status').inner_text()
 
 def wait_status(page, text: str, timeout: float = 60_000):
-    "Wait until the panel's status line contains `text`."
-    shows = f"document.querySelector('.selfscale-status').innerText.includes({json.dumps(text)})"
-    page.wait_for_function(shows, timeout=timeout)
+    "Wait until the panel's status line contains `text` (or says an action failed: then fail with it)."
+    now = "document.querySelector('.selfscale-status').innerText"
+    page.wait_for_function(f"{now}.includes({json.dumps(text)}) || {now}.includes(' failed: ')", timeout=timeout)
+    assert text in status_text(page), status_text(page)
 
 def test_lab_in_a_browser(lab_url):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={'width': 1400, 'height': 1500})
+            click = lambda text: page.locator('.selfscale-lab button', has_text=text).click()
             page.goto(lab_url)
             page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
@@ -96,13 +99,33 @@ def test_lab_in_a_browser(lab_url):
             assert 'mod-active' not in toggle.get_attribute('class')
             assert 'structure [4, 5]' in status_text(page)
 
-            n = int(page.locator('.selfscale-lab .widget-text input').input_value())
-            page.locator('.selfscale-lab button', has_text='train N steps').click()
-            wait_status(page, f'train {n} steps ✓')
-            assert f'step {step + n}' in status_text(page)
-            assert '[4, 5]' in page.locator('.selfscale-lab table').inner_text()
-
+            click('polish'); wait_status(page, 'polish ✓ — psnr ')              # the search's burst, by hand
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.locator('.selfscale-lab').screenshot(path=str(ARTIFACTS/'lab.png'))
+
+            click('evaluate'); wait_status(page, 'evaluate ✓ psnr ')               # the metric, said in the status
+            click('snapshot'); wait_status(page, 'snapshot ✓')
+            page.locator('.selfscale-lab .widget-toggle-button').filter(has_text=re.compile(r'^1\.0$')).click()
+            wait_status(page, 'mask 1.0: not enabled ✓')
+            assert 'structure [4, 4]' in status_text(page)
+            click('revert'); wait_status(page, 'structure [4, 5]')           # the snapshot, taken before the toggle
+            assert 'revert to step' in status_text(page) and '✓' in status_text(page)
+
+            click('one automatic step'); wait_status(page, 'one automatic step ✓', timeout=120_000)
+            assert 'vs threshold' in status_text(page), status_text(page)    # the decision, with the line it met
+            click('run to the end'); wait_status(page, 'adopt its net to look at it', timeout=180_000)
+            row = page.locator('.selfscale-lab table tr', has_text='to the end (from step').inner_text()
+            found = re.search(r'\[[\d, ]+\]', row).group(0)
+            who = re.search(r'\S+ to the end \(from step \d+\)', row).group(0)
+            click('adopt its net'); wait_status(page, f'adopted the net of {who} ✓')
+            assert f'structure {found}' in status_text(page), (found, status_text(page))   # the adopted net is shown
+            layers = page.locator('.selfscale-lab .widget-label', has_text=re.compile(r'^layer \d+$'))
+            assert layers.count() == found.count(',') + 1                     # the grid: a row per layer it kept
+            page.locator('.selfscale-lab').screenshot(path=str(ARTIFACTS/'lab-adopted.png'))
+
+            step = int(re.search(r'step (\d+)', status_text(page)).group(1))   # Adam steps last: they unsettle a
+            n = int(page.locator('.selfscale-lab .widget-text input').input_value())   # polished net
+            click('train N steps'); wait_status(page, f'train {n} steps ✓ — psnr ')
+            assert f'step {step + n}' in status_text(page), status_text(page)
         finally:
             browser.close()
