@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from tqdm.std import tqdm as text_tqdm
 
 # %% auto #0
-__all__ = ['LineBar', 'progress_bar']
+__all__ = ['LineBar', 'progress_bar', 'short_errors']
 
 # %% ../nbs/03a_progress.ipynb #b7a1c0d2
 class LineBar(text_tqdm):
@@ -27,3 +27,10 @@ class LineBar(text_tqdm):
 def progress_bar(progress: bool | str = True, **kw) -> tqdm:
     "A bar: tqdm's (a widget in Jupyter) when `progress` is True, printed lines when 'lines', none when False."
     return (LineBar if progress == 'lines' else tqdm)(disable=not progress, **kw)
+
+# %% ../nbs/03a_progress.ipynb #0db2d2eb
+def short_errors(on: bool = True):
+    "Errors as one line (`on`) or with their context, in IPython, without a line printed; elsewhere nothing."
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is not None: shell.InteractiveTB.set_mode('Minimal' if on else 'Context')

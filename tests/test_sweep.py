@@ -1,5 +1,5 @@
-"papermill runs of the oracle app (nbs/oracle.ipynb): smoke-sized on a local Ray with 2 CPUs, then resumed."
-import json, math, time
+"papermill runs of the oracle app (nbs/oracle.ipynb): smoke-sized on a local Ray with 2 CPUs."
+import json, math
 from pathlib import Path
 import papermill as pm
 import pytest
@@ -14,15 +14,10 @@ TINY = dict(task='sobel', preset='smoke', widths='2,2', seeds=2, steps=60, worke
 SUBS = [[1], [1, 1], [2], [1, 2], [2, 1], [2, 2]]
 
 
-def run_oracle(tmp: Path, name: str, **params) -> float:
-    "Execute nbs/oracle.ipynb with papermill into `tmp/name` (outside nbs/); its wall time."
-    t0 = time.time()
+def run_oracle(tmp: Path, name: str, **params):
+    "Execute nbs/oracle.ipynb with papermill into `tmp/name` (outside nbs/)."
     pm.execute_notebook(str(ROOT/'nbs/oracle.ipynb'), str(tmp/name), parameters=params, kernel_name='python3',
                         cwd=str(ROOT), progress_bar=False)
-    return time.time() - t0
-
-
-def without_times(o: dict) -> dict: return {k: v for k, v in o.items() if k != 'seconds'}
 
 
 def test_parameters_documented():
@@ -32,10 +27,11 @@ def test_parameters_documented():
     assert all(p['help'] for p in params.values())
 
 
-def test_oracle_runs_and_resumes(tmp_path):
-    "Every sub-structure of [2, 2] is in oracle.json with its size and metrics; a rerun trains nothing."
+def test_oracle_app_writes_every_substructure(tmp_path):
+    """Every sub-structure of [2, 2] is in oracle.json with its size and metrics (a rerun that trains nothing is tested
+    in-process, in 09a_oracle)."""
     out = tmp_path/'out'
-    first = run_oracle(tmp_path, 'oracle.ipynb', out_dir=str(out), **TINY)
+    run_oracle(tmp_path, 'oracle.ipynb', out_dir=str(out), **TINY)
     o = json.loads((out/'oracle.json').read_text())
     fct.test_eq((o['task'], o['preset'], o['widths'], o['metric'], o['seeds']),
                 ('sobel', 'smoke', [2, 2], 'psnr', [0, 1]))
@@ -59,12 +55,6 @@ def test_oracle_runs_and_resumes(tmp_path):
     for r in o['structures']:
         if 'cannot win' in r['stopped']: assert r['params'] > best['params'], r
     assert (out/'oracle.png').stat().st_size > 0 and o['train_seconds'] > 0
-
-    experiments = sorted(p.name for p in (out/'tune').iterdir())
-    again = run_oracle(tmp_path, 'again.ipynb', out_dir=str(out), **TINY)
-    fct.test_eq(without_times(json.loads((out/'oracle.json').read_text())), without_times(o))
-    fct.test_eq(sorted(p.name for p in (out/'tune').iterdir()), experiments)
-    assert again < first, (again, first)
 
 
 def test_bad_seeds(tmp_path):
