@@ -43,7 +43,7 @@ def _fill(out: np.ndarray, paths: list[Path], crop: int, task: Task,
     kept, skipped = [], []
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:
         items = ex.map(partial(_preprocess, crop=crop, task=task, max_pixels=max_pixels), paths)
-        bar = tqdm(items, total=len(paths), desc='preprocessing', disable=len(paths) < 1000, leave=False)
+        bar = tqdm(items, total=len(paths), desc='preprocessing', disable=len(paths) < 1000)
         for i, item in enumerate(bar):
             if isinstance(item, str): skipped.append((str(paths[i]), item))
             else: out[len(kept)] = item; kept.append(i)

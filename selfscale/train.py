@@ -94,7 +94,7 @@ def train(run: Run, steps: int, lr: float | None = None, progress: bool | str = 
     model.train()
     losses = []
     with threads_for(s.batch * s.patch ** 2):
-        for _ in progress_bar(progress, iterable=range(steps), desc='train', leave=False):
+        for _ in progress_bar(progress, iterable=range(steps), desc='train'):
             x, y = run.data.batch(run.batch_gen, s.batch, s.patch)
             loss = run.loss_fn(model(x), y)
             opt.zero_grad(set_to_none=True)

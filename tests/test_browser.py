@@ -1,6 +1,6 @@
 """A real browser: JupyterLab on 127.0.0.1 runs nbs/lab.ipynb, headless Chromium drives every action of the panel
-(a mask toggle, polish, evaluate, snapshot and revert, one automatic step, run to the end, adopt, train N steps) and
-checks what the person sees. Screenshots are kept in `_out/browser/` (copies in docs/)."""
+(a mask toggle, polish, evaluate, snapshot and revert, one automatic step, run to the end, adopt, train N steps, a
+save and a page reload) and checks what the person sees. Screenshots are kept in `_out/browser/` (copies in docs/)."""
 import json, os, re, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import nbformat, pytest
@@ -127,5 +127,16 @@ def test_lab_in_a_browser(lab_url):
             n = int(page.locator('.selfscale-lab .widget-text input').input_value())   # polished net
             click('train N steps'); wait_status(page, f'train {n} steps ✓ — psnr ')
             assert f'step {step + n}' in status_text(page), status_text(page)
+            # saved (as JupyterLab's autosave does) and reloaded: the panel comes back from the kernel, and no output
+            # refers to a widget that was closed (a finished bar that removed itself did: "model not found")
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+            page.wait_for_function("!window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+            shown = status_text(page)
+            page.reload()
+            page.locator('.selfscale-status').wait_for(timeout=60_000)
+            wait_status(page, shown)
+            page.wait_for_timeout(3000)                     # the log's outputs render after the panel
+            broken = page.get_by_text('Error displaying widget').all_inner_texts()
+            assert not broken, broken
         finally:
             browser.close()
