@@ -6,7 +6,7 @@
 from __future__ import annotations
 import errno, json, logging, os, warnings, zipfile
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
@@ -98,9 +98,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
     return restore(make_run(s, data), state)
 
 # %% ../nbs/07_rundir.ipynb #4877b698
-_IDENTITY = ('task', 'data_dir', 'crop', 'n_eval', 'seed', 'widths', 'kernel', 'strategy', 'metric', 'tolerance',
-             'loss', 'preset', 'steps', 'starts', 'rounds', 'polish_iters', 'polish_batch', 'burst_rounds',
-             'probe_steps', 'probe_lr', 'restart', 'start_rounds')
+# every setting but where the run runs and how many trials it tries at once: neither changes an answer
+_IDENTITY = tuple(f.name for f in fields(Settings) if f.name not in ('device', 'parallel_trials'))
 PICTURES = ('curves.png', 'masks_full.png', 'masks_minimal.png', 'side_by_side.png', 'output_minimal.png')
 _OWN = ('start.pt', 'state.pt', 'state.prev.pt')      # only a run writes these
 _WRITTEN = (*_OWN, 'state.corrupt.pt', 'decisions.jsonl', 'split.json', 'result.json', 'model.pt2', *PICTURES)

@@ -106,7 +106,8 @@ def test_nothing_written_outside_out_dir(tmp_path):
                  'split.json'})
 
 
-@pytest.mark.parametrize('change', [dict(seed=1), dict(task='canny'), dict(strategy='sequential'), dict(widths='4,4')])
+@pytest.mark.parametrize('change', [dict(seed=1), dict(task='canny'), dict(strategy='sequential'), dict(widths='4,4'),
+                                    dict(lr=1e-3)])
 def test_other_experiment_is_refused_not_overwritten(finished, change):
     before = files(finished)
     with pytest.raises(ValueError, match=rf'out_dir {finished} holds another experiment \(.*\); '
