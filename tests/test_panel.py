@@ -4,7 +4,7 @@ import pytest
 import fastcore.test as fct
 import selfscale.panel as panel
 from selfscale.settings import load_settings
-from selfscale.train import fit, make_run, snapshot, restore, states_equal
+from selfscale.train import fit, make_run, snapshot, restore
 from selfscale.minimize import minimize
 from selfscale.decide import apply_change
 from selfscale.rundir import read_log
@@ -53,21 +53,8 @@ def test_search_follows_the_widths(lab):
     lab.step_button.click()                                 # two layers again: another fresh search
     fct.test_eq(len(lab.search.origin), 2 - lab.decisions[-1]['kept'])
 
-def test_run_to_the_end_fills_the_table_and_keeps_the_manual_net(lab):
-    lab.strategy.value = 'magnitude_l1'
-    before, step = snapshot(lab.run), lab.run.step
-    lab.end_button.click()
-    row = lab.rows[0]
-    fct.test_eq((len(lab.rows), row['strategy'], row['decisions']), (1, 'magnitude_l1', 2))
-    assert f'magnitude_l1 to the end (from step {step})' in lab.table.value
-    assert states_equal(snapshot(lab.run), before)
-
 def test_displays_its_widget(lab, monkeypatch):
     shown = []
     monkeypatch.setattr(panel, 'display', shown.append)
     lab._ipython_display_()
     assert shown == [lab.widget] and 'selfscale-lab' in lab.widget._dom_classes
-
-def test_refuses_an_unknown_budget(trained):
-    with pytest.raises(ValueError, match=r"unknown budget \['steps'\]; allowed: max_trials, time_budget, target"):
-        Lab(make_run(SMOKE_SOBEL, data=trained[0]), steps=3)
