@@ -217,7 +217,7 @@ class Lab:
             print(line)
 
     def run_to_end(self):
-        "Minimize a copy of the current state with the chosen strategy; its row joins the table, its net can be adopted"
+        "Minimize a copy of the net with the chosen strategy; its row joins the table, its net can be adopted."
         name, step, metric = self.strategy.value, self.run.step, self.run.settings.metric
         with self._working(f'{name}: run to the end') as note:
             row, copy = minimize_copy(self.run, name, progress=self.progress, **self.budget)
