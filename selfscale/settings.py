@@ -29,7 +29,7 @@ class Settings:
     lr: float = 3e-3           # peak Adam learning rate of the first training (warm-up, then cosine to zero)
     loss: str = 'l2'
     steps: int = 300           # Adam steps of each start of the first training (warm-up, then cosine to zero)
-    starts: int = 3            # initializations tried; the best start is then polished by L-BFGS
+    starts: int = 6            # initializations tried; the best start is then polished by L-BFGS
     rounds: int = 30           # most L-BFGS polish rounds of a training, each on a fresh batch (0: Adam only)
     start_rounds: int = 2      # polish rounds every start gets before the best is kept
     polish_iters: int = 100    # L-BFGS iterations of one polish round (a burst is one round)

@@ -244,7 +244,7 @@ def polish(run: Run, iters: int | None = None, batch: int | None = None) -> floa
     return loss
 
 # %% ../nbs/04_train.ipynb #a0f1c005
-def converged(metric: str, curve: list, frac: float, window: int = 3) -> bool:
+def converged(metric: str, curve: list, frac: float, window: int = 5) -> bool:
     "Did the last `window` values of `curve` gain less than `frac` (relative) over the best before them?"
     if len(curve) <= window: return False
     best = lambda vals: min(vals, key=lambda v: shortfall(metric, v, vals[0]))
@@ -270,8 +270,9 @@ def fit(run: Run, progress: bool | str = True, on_eval=None) -> dict:
     evals, k, best = min(tried, key=lambda t: shortfall(s.metric, t[0][-1][s.metric], tried[0][0][-1][s.metric]))
     if s.starts > 1:
         restore(run, best)
+        every = ', '.join(f"{t[0][-1][s.metric]:.4g}" for t in tried)
         run.history.append({'step': run.step, 'event': f'start {k + 1} of {s.starts} kept ({s.metric} '
-                                                        f'{evals[-1][s.metric]:.4g})'})
+                                                        f'{evals[-1][s.metric]:.4g}; the starts: {every})'})
     curve = [e[s.metric] for e in evals[1:]]
     if on_eval: on_eval(evals[-1])
     for _ in range(len(curve), s.rounds):
