@@ -267,12 +267,13 @@ def fit(run: Run, progress: bool | str = True, on_eval=None) -> dict:
         if k: reinit(run)
         evals = [train_scheduled(run, progress=False)] + polished(first)
         tried.append((evals, k, snapshot(run))); bar.update()
-    evals, k, best = min(tried, key=lambda t: shortfall(s.metric, t[0][-1][s.metric], tried[0][0][-1][s.metric]))
+    reached = [t[0][-1][s.metric] for t in tried]
+    evals, k, best = tried[min(range(s.starts), key=lambda i: shortfall(s.metric, reached[i], reached[0]))]
     if s.starts > 1:
         restore(run, best)
-        every = ', '.join(f"{t[0][-1][s.metric]:.4g}" for t in tried)
+        every = ', '.join(f'{v:.4g}' for v in reached)
         run.history.append({'step': run.step, 'event': f'start {k + 1} of {s.starts} kept ({s.metric} '
-                                                        f'{evals[-1][s.metric]:.4g}; the starts: {every})'})
+                                                        f'{reached[k]:.4g}; the starts: {every})'})
     curve = [e[s.metric] for e in evals[1:]]
     if on_eval: on_eval(evals[-1])
     for _ in range(len(curve), s.rounds):
