@@ -14,8 +14,8 @@ from tests.common import SMOKE
 
 
 def settings(parallel_trials: int = 1):
-    "What the runs of this file share: sobel, seed 1, a [3, 3] start, two verification seeds."
-    return load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=parallel_trials, verify=2)
+    "What the runs of this file share: sobel, seed 0, a [3, 3] start, two verification seeds."
+    return load_settings('sobel', **SMOKE, widths=(3, 3), parallel_trials=parallel_trials, verify=2)
 
 
 def untimed(d: dict) -> dict: return {k: v for k, v in d.items() if k != 'seconds'}
@@ -93,7 +93,7 @@ def test_planted_teacher_is_found(tmp_path, strategies):
     # [1, 2]
     s = load_settings('planted', device='cpu', crop=96, n_eval=3, patch=32, batch=16, loss='l2', metric='psnr',
                       steps=300, starts=1, eval_every=50, patience=4, min_steps=300, rounds=3, polish_iters=50,
-                      polish_batch=32, tolerance=0.05, verify=0)
+                      polish_batch=16, tolerance=0.05, verify=0)
     try: rows = compare_strategies(make_run(s), strategies, tmp_path, progress=False)
     finally: del TASKS['planted']
     for row in rows:
