@@ -16,9 +16,9 @@ from selfscale.train import Diverged, fit, make_run, snapshot, train
 
 from tests.common import SMOKE
 
-# The job the faulted tests run: a smoke-sized sobel minimization into argv[1]. Two environment variables make the
-# process kill itself at an exact point: CRASH_STATE_WRITE=n in the middle of its n-th write of state.pt (half the bytes
-# in the temporary file), CRASH_LOG_WRITE=n in the middle of its n-th line of decisions.jsonl.
+# The job the faulted tests run: a smoke-sized sobel minimization of [3, 3] (7 decisions) into argv[1]. Two environment
+# variables make the process kill itself at an exact point: CRASH_STATE_WRITE=n in the middle of its n-th write of
+# state.pt (half the bytes in the temporary file), CRASH_LOG_WRITE=n in the middle of its n-th line of decisions.jsonl.
 JOB = '''
 import io, json, os, signal, sys
 import selfscale.minimize as M, selfscale.rundir as R
@@ -53,7 +53,8 @@ if os.environ.get('CRASH_STATE_WRITE'):
     M.save_state = crash_on(int(os.environ['CRASH_STATE_WRITE']), real_save, torn_state)
 if os.environ.get('CRASH_LOG_WRITE'):
     M.append_log = crash_on(int(os.environ['CRASH_LOG_WRITE']), real_append, torn_line)
-M.minimize(make_run(load_settings('sobel', preset='smoke', device='cpu', seed=0)), sys.argv[1], progress=False)
+M.minimize(make_run(load_settings('sobel', preset='smoke', device='cpu', seed=0, widths=(3, 3))), sys.argv[1],
+           progress=False)
 '''
 
 
@@ -217,12 +218,13 @@ def test_one_writer_per_folder(tmp_path):
     while j.lines() < 1:
         assert j.p.poll() is None and time.time() - t < 120, 'the job did not get to its first decision'
         time.sleep(0.01)
-    with pytest.raises(RuntimeError) as e: minimize(make_run(load_settings('sobel', **SMOKE)), out, progress=False)
+    job = load_settings('sobel', **SMOKE, widths=(3, 3))        # the job's settings
+    with pytest.raises(RuntimeError) as e: minimize(make_run(job), out, progress=False)
     fct.test_eq(str(e.value), f"out_dir {out} is in use by another run (pid {j.p.pid}); wait for it or use another "
                               "out_dir")
     j.p.kill(); j.p.wait()                                       # the OS releases the lock of a killed process
     n = read_state(out)[0]['search']['decisions']               # what the resume starts from
-    res = minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
+    res = minimize(make_run(job), out, max_trials=1, progress=False)
     fct.test_eq(res['decisions'], n + 1)
     with lock_run_folder(out): pass                              # and the finished run released it too
 
