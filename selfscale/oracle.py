@@ -58,6 +58,7 @@ class OracleScheduler(ASHAScheduler):
                          max_t=s.rounds + 1, grace_period=max(1, s.rounds // 3),
                          reduction_factor=reduction_factor)
         self.s, self.reference, self.seeds, self.bound, self.finals = s, reference, seeds, math.inf, {}
+        self.hopeless = set()                                   # structures with a seed stopped as hopeless
         self.curve = [_mean([c[min(k, len(c) - 1)] for c in full_curves]) for k in range(max(map(len, full_curves)))]
         for i, curve in enumerate(full_curves):                  # the full net's curves go into ASHA's rungs
             self.on_trial_add(None, t := SimpleNamespace(trial_id=f'full-{i}'))
@@ -72,14 +73,17 @@ class OracleScheduler(ASHAScheduler):
             self.bound = min(self.bound, params)
 
     def on_trial_result(self, controller, trial, result: dict) -> str:
+        widths = tuple(trial.config['trial']['widths'])
         if result.get('final'):
-            self._final(tuple(trial.config['trial']['widths']), result['params'], result['val'])
+            self._final(widths, result['params'], result['val'])
             return self.CONTINUE
-        if result['params'] > self.bound: return self.STOP
+        if result['params'] > self.bound or widths in self.hopeless: return self.STOP
         if result['evals'] == 0: return self.CONTINUE
         full = self.curve[min(result['evals'], len(self.curve)) - 1]
         action = super().on_trial_result(controller, trial, result)
-        return self.CONTINUE if within(self.s.metric, result['val'], full, self.s.tolerance) else action
+        if action == self.CONTINUE or within(self.s.metric, result['val'], full, self.s.tolerance): return self.CONTINUE
+        self.hopeless.add(widths)                                # no seed of it can be within any more
+        return self.STOP
 
 # %% ../nbs/09a_oracle.ipynb #5a969583
 def _row(s: Settings, w: tuple, results: list, reference: float, bound: float) -> dict:
