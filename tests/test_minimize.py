@@ -93,7 +93,7 @@ def test_planted_teacher_is_found(tmp_path, strategies):
     # [1, 2]
     s = load_settings('planted', device='cpu', crop=96, n_eval=3, patch=32, batch=16, loss='l2', metric='psnr',
                       steps=300, starts=1, eval_every=50, patience=4, min_steps=300, rounds=3, polish_iters=50,
-                      polish_batch=16, tolerance=0.05, verify=0)
+                      polish_batch=32, tolerance=0.05, verify=0)
     try: rows = compare_strategies(make_run(s), strategies, tmp_path, progress=False)
     finally: del TASKS['planted']
     for row in rows:
