@@ -44,8 +44,10 @@ pytest: install
 # suites together made it slower on 2 cores (8.8 minutes against 7.4)
 test: nbtest pytest
 
+# nbdev-export rewrites pyproject.toml unchanged; its old time is put back, or the next target would reinstall
 sync: install
-	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+	touch -r pyproject.toml $(VENV)/.pyproject.time && $(BIN)/nbdev-export && $(BIN)/nbdev-clean
+	git diff --quiet -- pyproject.toml && touch -r $(VENV)/.pyproject.time pyproject.toml || true
 	git diff --exit-code -- nbs selfscale || (echo "notebooks and package out of sync: run nbdev-export and nbdev-clean, then commit" >&2; exit 1)
 
 bench: install
