@@ -28,7 +28,7 @@ def check_result(out: Path, task: str, metrics: set) -> dict:
     res = json.loads((out/'result.json').read_text())
     assert KEYS <= set(res), KEYS - set(res)
     fct.test_eq((res['task'], res['preset'], res['seed']), (task, 'smoke', 0))
-    fct.test_eq(res['initial_structure'], [5, 5])
+    fct.test_eq(res['initial_structure'], [3, 3])
     fct.test_eq([len(r) for r in res['removed']], res['initial_structure'])
     assert all(set(r) <= {0, 1} for r in res['removed'])
     fct.test_eq([len(r) - sum(r) for r in res['removed'] if sum(r) < len(r)], res['final_structure'])
@@ -46,18 +46,19 @@ def test_parameters_documented():
     fct.test_eq(set(params), PARAMS)
     assert all(p['help'] and p['inferred_type_name'] != 'None' for p in params.values())
     fct.test_eq(set(pm.inspect_notebook(str(ROOT/'nbs/compare.ipynb'))),
-                {'task', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials', 'seeds', 'workers',
-                 'oracle'})
+                {'task', 'widths', 'strategies', 'preset', 'seed', 'data_dir', 'out_dir', 'max_trials', 'seeds',
+                 'workers', 'oracle'})
 
 
 def test_minimize_canny_resumes(tmp_path):
     """A canny run cut short by `max_trials` continues its decision log when run again; a binary task's net ends
     in [0, 1]."""
-    out = run_nb('minimize.ipynb', tmp_path, task='canny', preset='smoke', max_trials=2)
+    job = dict(task='canny', preset='smoke', widths='3, 3')       # 4 decisions on [3, 3] (13 on [5, 5], 3× the time)
+    out = run_nb('minimize.ipynb', tmp_path, **job, max_trials=2)
     first = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
     fct.test_eq(len(first), 2)
     assert not json.loads((out/'result.json').read_text())['done']
-    run_nb('minimize.ipynb', tmp_path, task='canny', preset='smoke')
+    run_nb('minimize.ipynb', tmp_path, **job)
     log = [json.loads(l) for l in (out/'decisions.jsonl').read_text().splitlines()]
     said = (tmp_path/'minimize.ipynb.stdout').read_text()     # headless, a line a stage and a decision, as they come
     assert 'resumed after 2 decisions' in said and f"\n{len(log)}. " in said and ' parameters, test f1 ' in said, said
@@ -88,8 +89,8 @@ def test_compare_over_seeds_with_an_oracle(tmp_path):
                                             dict(widths=[2], params=53, mean=25., stopped=[None], metrics_test=[26.])])
     (tmp_path/'oracle.json').write_text(json.dumps(front))
     names = ['magnitude_l1']     # strategies × seeds as trials, one start per seed: tested in-process (09_sweep)
-    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', strategies=', '.join(names), max_trials=1,
-                 seeds=2, workers=2, oracle=str(tmp_path/'oracle.json'))
+    out = run_nb('compare.ipynb', tmp_path, task='sobel', preset='smoke', widths='3,3', strategies=', '.join(names),
+                 max_trials=1, seeds=2, workers=2, oracle=str(tmp_path/'oracle.json'))
     table = json.loads((out/'compare.json').read_text())
     fct.test_eq([(r['strategy'], r['seed']) for r in table['rows']], [(n, k) for n in names for k in (0, 1)])
     assert all(r['decisions'] <= 1 and r['parameters'] <= table['full']['parameters'] for r in table['rows'])
