@@ -19,4 +19,3 @@ def finished(tmp_path_factory, worker_id) -> Path:
         if not (out/'result.json').exists():
             minimize(make_run(load_settings('sobel', **SMOKE)), out, max_trials=1, progress=False)
     return out
-

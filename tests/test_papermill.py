@@ -23,12 +23,12 @@ def run_nb(name: str, tmp: Path, **params) -> Path:
     return out
 
 
-def check_result(out: Path, task: str, metrics: set) -> dict:
-    "Check `out/result.json` and the files beside it; the result."
+def check_result(out: Path, task: str, metrics: set, widths: list) -> dict:
+    "Check `out/result.json` (a smoke run of `task` from `widths`) and the files beside it; the result."
     res = json.loads((out/'result.json').read_text())
     assert KEYS <= set(res), KEYS - set(res)
     fct.test_eq((res['task'], res['preset'], res['seed']), (task, 'smoke', 0))
-    fct.test_eq(res['initial_structure'], [3, 3])
+    fct.test_eq(res['initial_structure'], widths)
     fct.test_eq([len(r) for r in res['removed']], res['initial_structure'])
     assert all(set(r) <= {0, 1} for r in res['removed'])
     fct.test_eq([len(r) - sum(r) for r in res['removed'] if sum(r) < len(r)], res['final_structure'])
@@ -67,7 +67,7 @@ def test_minimize_canny_resumes(tmp_path):
     assert 'resumed after 2 decisions' in saved and 'widget-view' not in saved   # no frozen bar in the saved notebook
     fct.test_eq(log[:2], first)
     fct.test_eq([e['i'] for e in log], list(range(1, len(log) + 1)))
-    res = check_result(out, 'canny', {'mae', 'mse', 'f1'})
+    res = check_result(out, 'canny', {'mae', 'mse', 'f1'}, [3, 3])
     assert not {'psnr', 'uiqi'} & set(res['metrics_test'])           # they reward an empty edge map
     assert res['done'] and res['decisions'] == len(log) > 2
     fct.test_eq(res['metric'], 'f1')
