@@ -188,8 +188,17 @@ class Dataset:
         xy = gather(self.data, img, corners, flips, patch).to(self.device)
         return xy[0, :, None], xy[1, :, None]
 
+    def fits_whole(self, pixels: int) -> bool:
+        "Do the training images, whole, hold at most `pixels` pixels?"
+        return self.n_train * self.crop ** 2 <= pixels
+
+    def polish_batch(self, generator: torch.Generator, pixels: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        "What a polish round trains on: the training images whole if they fit in `pixels`, else that many in patches."
+        if self.fits_whole(pixels): return self.eval_batch('train')     # the same every round: L-BFGS converges
+        return self.batch(generator, max(1, pixels // patch ** 2), patch)
+
     def eval_batch(self, part: str = 'val') -> tuple[torch.Tensor, torch.Tensor]:
-        "The whole crops (x, y) of a held-out `part`, float32 (N,1,crop,crop) on `self.device` (made once)."
+        "The whole crops (x, y) of `part`, float32 (N,1,crop,crop) on `self.device` (made once)."
         if part not in self._eval:
             x, y = (t.to(self.device, torch.float32)[:, None] for t in self.images(part))
             self._eval[part] = x, y

@@ -17,10 +17,10 @@ from .train import Run, Diverged, evaluate, polish, snapshot, restore, make_run,
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['LEARNED', 'NotLearned', 'trivial_scores', 'check_learned', 'burst', 'train_from_scratch', 'reseeded_bursts', 'Search',
-           'change_name', 'apply_change', 'hopeless', 'mean_jackknife', 'image_error', 'measure', 'decide', 'dominated',
-           'narrower', 'next_change', 'record', 'turn', 'threshold_text', 'describe', 'speculate', 'in_workers',
-           'turns']
+__all__ = ['LEARNED', 'NotLearned', 'trivial_scores', 'check_learned', 'burst', 'train_from_scratch', 'control_count',
+           'reseeded_bursts', 'Search', 'change_name', 'apply_change', 'hopeless', 'mean_jackknife', 'image_error',
+           'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn', 'threshold_text', 'describe',
+           'speculate', 'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #629781b3
 LEARNED = 0.2   # the best trivial output must fall short of the full net by more than this fraction of its metric
@@ -46,7 +46,7 @@ def check_learned(run: Run, e: dict):
 
 # %% ../nbs/08_decide.ipynb #fdcf9b4b
 def burst(run: Run, rounds: int = 1) -> dict:
-    "`rounds` polish rounds (L-BFGS, each on a fresh batch), then the validation metrics (recorded in the history)."
+    "`rounds` polish rounds (L-BFGS on `polish_batch`), then the validation metrics (recorded in the history)."
     for _ in range(rounds): polish(run)
     return evaluate(run)
 
@@ -54,6 +54,10 @@ def train_from_scratch(run: Run, on_eval=None) -> dict:
     "Train as the full net is trained and measured: `fit`, then the `burst_rounds` bursts of its first control."
     fit(run, progress=False, on_eval=on_eval)
     return burst(run, run.settings.burst_rounds)
+
+def control_count(run: Run) -> int:
+    "How many control bursts measure the noise: `noise_bursts`, or one when every batch seed polishes the same images."
+    return 1 if run.data.fits_whole(run.settings.polish_pixels) else run.settings.noise_bursts
 
 def reseeded_bursts(run: Run, start: dict, n: int, tag: int, rounds: int = 1) -> list:
     "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1; the run is left as it was."

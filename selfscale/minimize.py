@@ -19,7 +19,7 @@ from .rundir import (write_json, save_checkpoint, save_state, load_state, check_
                               clean_temps, append_log, read_log, lock_run_folder, export_model)
 from .strategies import get_strategy, strategy_names
 from .decide import (burst, train_from_scratch, reseeded_bursts, mean_jackknife, Search, describe, turns,
-                              in_workers, check_learned)
+                              in_workers, check_learned, control_count)
 
 # %% auto #0
 __all__ = ['removed_matrix', 'verify', 'result', 'check_run', 'start_search', 'resume_or_start', 'start_text', 'end_text',
@@ -92,7 +92,7 @@ def start_search(run: Run) -> tuple:
     try:
         controls = [burst(run, s.burst_rounds)]   # as much training as the longest trial gets
         test = evaluate(run, record=False, part='test')
-        controls += reseeded_bursts(run, accepted, s.noise_bursts, tag=-1, rounds=s.burst_rounds)
+        controls += reseeded_bursts(run, accepted, control_count(run), tag=-1, rounds=s.burst_rounds)
     except Diverged as e:
         raise Diverged(f"a control burst of the full net diverged ({e}); the net is unstable: try another seed "
                        f"(now {s.seed})") from None
@@ -124,7 +124,7 @@ def resume_or_start(run: Run, out: Path | None, progress: bool | str = True) -> 
 def start_text(run: Run, search: Search) -> str:
     "The search's first line: the reference and its noise, the line to clear, and what a change costs."
     s = run.settings
-    burst_s = search.seconds / max(1, s.noise_bursts * s.burst_rounds)
+    burst_s = search.seconds / (control_count(run) * s.burst_rounds)
     side = 'above' if HIGHER_IS_BETTER[s.metric] else 'below'
     when = (f"resumed after {search.decisions} decisions" if search.decisions else
             f"a change takes 1-{s.burst_rounds} bursts of about {burst_s:.0f} s, a layer removal a training " +

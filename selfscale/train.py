@@ -220,13 +220,14 @@ def states_equal(a, b) -> bool:
     return a == b or (a != a and b != b)   # NaN equals NaN here
 
 # %% ../nbs/04_train.ipynb #9acc1c61
-def polish(run: Run, iters: int | None = None, batch: int | None = None) -> float:
-    "L-BFGS (strong-Wolfe line search) for `iters` iterations on one fresh batch of `batch` patches; the last loss."
+def polish(run: Run, iters: int | None = None) -> float:
+    "L-BFGS (strong-Wolfe line search) for `iters` iterations on the training images (`polish_batch`); the last loss."
     s, model = run.settings, run.model
-    x, y = run.data.batch(run.batch_gen, batch or s.polish_batch, s.patch)
+    x, y = run.data.polish_batch(run.batch_gen, s.polish_pixels, s.patch)
     params = list(model.parameters())
-    opt = torch.optim.LBFGS(params, lr=1, max_iter=iters or s.polish_iters, history_size=20,
-                            line_search_fn='strong_wolfe')
+    iters = iters or s.polish_iters
+    opt = torch.optim.LBFGS(params, lr=1, max_iter=iters, history_size=iters, line_search_fn='strong_wolfe',
+                            tolerance_grad=0, tolerance_change=0)    # all `iters`: at 45 dB every change is tiny
     def closure():
         opt.zero_grad()
         loss = run.loss_fn(model(x), y)
