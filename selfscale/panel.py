@@ -186,7 +186,7 @@ class Lab:
             note.append(f'— {metric} {evaluate(self.run, record=False)[metric]:.4g}')
 
     def polish(self):
-        "One polish round (L-BFGS on the training images): the training the search gives every trial, recorded in the curves."
+        "One polish round (L-BFGS on the training images): the training every trial gets, recorded in the curves."
         metric = self.run.settings.metric
         with self._working('polish') as note: note.append(f'— {metric} {burst(self.run)[metric]:.4g}')
 

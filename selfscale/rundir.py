@@ -95,7 +95,8 @@ def load_checkpoint(path: str | os.PathLike, data: Dataset | None = None, device
     "A run restored from the checkpoint at `path`, with `data` attached (loaded from its settings if None)."
     state, known = read_checkpoint(path), {f.name for f in fields(Settings)}
     gone = sorted(set(state['settings']) - known)     # a setting an older version had: the weights do not depend on it
-    if gone: warnings.warn(f"checkpoint {path}: ignored what this version no longer sets: {', '.join(gone)}", stacklevel=2)
+    if gone: warnings.warn(f"checkpoint {path}: ignored what this version no longer sets: {', '.join(gone)}",
+                           stacklevel=2)
     kept = {k: v for k, v in state['settings'].items() if k in known}
     return restore(make_run(Settings(**{**kept, 'device': device or kept['device']}), data), state)
 
