@@ -1,6 +1,6 @@
 """Crashes and damage: a minimization killed with SIGKILL at several points ends like an uninterrupted one;
 damaged state files and diverging bursts."""
-import errno, io, itertools, json, math, os, random, shutil, signal, subprocess, sys, time
+import errno, io, itertools, json, math, os, random, shutil, signal, subprocess, sys, time, zipfile
 from dataclasses import asdict
 from pathlib import Path
 import pytest, torch
@@ -88,8 +88,11 @@ class Job:
 
 
 def flip(raw: bytes, n: int = 64) -> bytes:
-    "`raw` with `n` bytes in its middle inverted, the length unchanged: damage that `torch.load` alone does not notice."
-    m = len(raw) // 2
+    "`raw` with `n` bytes inverted in its largest record's data, the length unchanged: only the CRC check notices."
+    with zipfile.ZipFile(io.BytesIO(raw)) as z: rec = max(z.infolist(), key=lambda i: i.compress_size)
+    head = rec.header_offset          # the local header: 30 bytes, then the name and the extra field, then the data
+    data = head + 30 + sum(int.from_bytes(raw[head + k:head + k + 2], 'little') for k in (26, 28))
+    m = data + (rec.compress_size - n) // 2
     return raw[:m] + bytes(b ^ 0xFF for b in raw[m:m + n]) + raw[m + n:]
 
 
