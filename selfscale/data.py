@@ -192,10 +192,10 @@ class Dataset:
         "Do the training images, whole, hold at most `pixels` pixels?"
         return self.n_train * self.crop ** 2 <= pixels
 
-    def polish_batch(self, generator: torch.Generator, pixels: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        "What a polish round trains on: the training images whole if they fit in `pixels`, else that many in patches."
+    def polish_batch(self, seed: int, pixels: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        "What polish rounds train on: the training images whole if they fit in `pixels`, else patches drawn with `seed`."
         if self.fits_whole(pixels): return self.eval_batch('train')     # the same every round: L-BFGS converges
-        return self.batch(generator, max(1, pixels // patch ** 2), patch)
+        return self.batch(torch.Generator().manual_seed(seed), max(1, pixels // patch ** 2), patch)   # and so here
 
     def eval_batch(self, part: str = 'val') -> tuple[torch.Tensor, torch.Tensor]:
         "The whole crops (x, y) of `part`, float32 (N,1,crop,crop) on `self.device` (made once)."

@@ -223,7 +223,7 @@ def states_equal(a, b) -> bool:
 def polish(run: Run, iters: int | None = None) -> float:
     "L-BFGS (strong-Wolfe line search) for `iters` iterations on the training images (`polish_batch`); the last loss."
     s, model = run.settings, run.model
-    x, y = run.data.polish_batch(run.batch_gen, s.polish_pixels, s.patch)
+    x, y = run.data.polish_batch(run.batch_gen.initial_seed(), s.polish_pixels, s.polish_patch)
     params = list(model.parameters())
     iters = iters or s.polish_iters
     opt = torch.optim.LBFGS(params, lr=1, max_iter=iters, history_size=iters, line_search_fn='strong_wolfe',
