@@ -195,6 +195,7 @@ class Dataset:
     def polish_batch(self, seed: int, pixels: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
         "What polish rounds train on: the training images whole if they fit in `pixels`, else patches drawn with `seed`."
         if self.fits_whole(pixels): return self.eval_batch('train')     # the same every round: L-BFGS converges
+        patch = min(patch, self.crop)                                   # a small crop: crops whole, flipped
         return self.batch(torch.Generator().manual_seed(seed), max(1, pixels // patch ** 2), patch)   # and so here
 
     def eval_batch(self, part: str = 'val') -> tuple[torch.Tensor, torch.Tensor]:

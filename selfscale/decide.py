@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, statistics, time
 from collections.abc import Iterator
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import torch
 from .settings import Settings
 from .data import Dataset
@@ -18,9 +18,9 @@ from .strategies import get_strategy
 
 # %% auto #0
 __all__ = ['LEARNED', 'NotLearned', 'trivial_scores', 'check_learned', 'burst', 'train_from_scratch', 'control_count',
-           'reseeded_bursts', 'Search', 'change_name', 'apply_change', 'hopeless', 'mean_jackknife', 'image_error',
-           'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn', 'threshold_text', 'describe',
-           'speculate', 'in_workers', 'turns']
+           'worker_run', 'reseeded_bursts', 'Search', 'change_name', 'apply_change', 'hopeless', 'mean_jackknife',
+           'image_error', 'measure', 'decide', 'dominated', 'narrower', 'next_change', 'record', 'turn',
+           'threshold_text', 'describe', 'speculate', 'in_workers', 'turns']
 
 # %% ../nbs/08_decide.ipynb #629781b3
 LEARNED = 0.2   # the best trivial output must fall short of the full net by more than this fraction of its metric
@@ -59,15 +59,27 @@ def control_count(run: Run) -> int:
     "How many control bursts measure the noise: `noise_bursts`, or one when every batch seed polishes the same images."
     return 1 if run.data.fits_whole(run.settings.polish_pixels) else run.settings.noise_bursts
 
+def worker_run(settings: Settings, data: Dataset | None, threads: int, state: dict) -> Run:
+    "A run of `settings` restored to `state` on `threads` torch threads, its own work one at a time (no Ray inside)."
+    torch.set_num_threads(threads)
+    return restore(make_run(replace(settings, parallel_trials=1), data), state)
+
+def _reseeded(settings: Settings, data: Dataset | None, threads: int, start: dict, seed: int, rounds: int) -> dict:
+    "A burst of `rounds` from snapshot `start` with batch seed `seed` (in a worker, or here)."
+    run = worker_run(settings, data, threads, start)
+    run.batch_gen.manual_seed(seed)
+    return burst(run, rounds)
+
 def reseeded_bursts(run: Run, start: dict, n: int, tag: int, rounds: int = 1) -> list:
-    "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1; the run is left as it was."
-    end, out = snapshot(run), []
-    for k in range(1, n):
-        restore(run, start)
-        run.batch_gen.manual_seed(hash((run.settings.seed, tag, k)) & (2 ** 62 - 1))
-        out.append(burst(run, rounds))
-    restore(run, end)
-    return out
+    "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1, at once with `parallel_trials`."
+    seeds = [hash((run.settings.seed, tag, k)) & (2 ** 62 - 1) for k in range(1, n)]
+    threads = torch.get_num_threads()
+    if run.settings.parallel_trials > 1 and len(seeds) > 1:
+        import ray
+        task, data = in_workers(run, _reseeded, len(seeds))
+        state = ray.put(start)
+        return ray.get([task.remote(run.settings, data, threads, state, seed, rounds) for seed in seeds])
+    return [_reseeded(run.settings, run.data, threads, start, seed, rounds) for seed in seeds]
 
 # %% ../nbs/08_decide.ipynb #7c7aa46b
 @dataclass
@@ -227,8 +239,7 @@ def speculate(run: Run, search: Search, accepted: dict, k: int, strategy: str | 
 def _trial(settings: Settings, data: Dataset | None, threads: int, accepted: dict, search: Search,
            change: dict) -> tuple:
     "In a worker: `decide` `change` from `accepted` with `threads` torch threads; (its entry, the snapshot if kept)."
-    torch.set_num_threads(threads)
-    run = restore(make_run(settings, data), accepted)
+    run = worker_run(settings, data, threads, accepted)
     entry = decide(run, search, accepted, change)
     return entry, snapshot(run) if entry['kept'] else None
 

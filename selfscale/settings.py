@@ -33,8 +33,8 @@ class Settings:
     rounds: int = 30           # most L-BFGS polish rounds of a training (0: Adam only)
     start_rounds: int = 2      # polish rounds every start gets before the best is kept
     polish_iters: int = 100    # L-BFGS iterations of one polish round (a burst is one round)
-    polish_pixels: int = 1 << 19   # the training images whole if they have no more pixels, else this many in patches
-    polish_patch: int = 128    # the side of those patches: larger than `patch`, so fewer pixels lie at an edge
+    polish_pixels: int = 1 << 22   # the training images whole if they have no more pixels, else this many in patches
+    polish_patch: int = 128    # the side of those patches (the crop when smaller): fewer of their pixels at an edge
     eval_every: int = 100
     patience: int = 5          # evaluations without improvement of the smoothed metric before the schedule closes
     min_steps: int = 600       # steps before stagnation may close it (soft F1 sits on a plateau for the first ~1000)
@@ -130,8 +130,7 @@ def check_settings(s: Settings) -> Settings:
               'starts', 'noise_bursts', 'n_eval', 'polish_iters', 'polish_pixels', 'polish_patch', 'parallel_trials'):
         if getattr(s, k) <= 0: raise ValueError(f"{k} must be a positive integer, got {getattr(s, k)}")
     if s.kernel % 2 == 0: raise ValueError(f"kernel must be odd (same padding), got {s.kernel}")
-    for k in ('patch', 'polish_patch'):
-        if getattr(s, k) > s.crop: raise ValueError(f"{k} ({getattr(s, k)}) must not exceed crop ({s.crop})")
+    if s.patch > s.crop: raise ValueError(f"patch ({s.patch}) must not exceed crop ({s.crop})")
     for k in ('seed', 'min_steps', 'verify', 'rounds', 'start_rounds'):
         if getattr(s, k) < 0: raise ValueError(f"{k} must be a non-negative integer, got {getattr(s, k)}")
     if s.seed >= 2 ** 63: raise ValueError(f"seed must be below 2**63, got {s.seed}")

@@ -1,6 +1,7 @@
 """Integration tests of the minimization: a planted solution is found, a resumed or parallel run ends as
 an uninterrupted one."""
 import json
+from dataclasses import replace
 import numpy as np, pytest, ray, torch
 from selfscale.data import register_task, TASKS
 from selfscale.metrics import shortfall, within, pass_line
@@ -8,7 +9,8 @@ from selfscale.minimize import compare_strategies, minimize
 from selfscale.rundir import read_log
 from selfscale.model import MaskedFCN
 from selfscale.settings import load_settings
-from selfscale.train import make_run
+from selfscale.train import make_run, snapshot, train_scheduled
+from selfscale.decide import reseeded_bursts
 
 from tests.common import SMOKE
 
@@ -69,6 +71,19 @@ def test_parallel_trials_decide_as_one_at_a_time(tmp_path, whole):
     assert [d['after'] for d in read_log(out)] == pytest.approx([d['after'] for d in log], rel=0, abs=1e-6)
     # the paths this covers: a pass after a failure in one pair, a pass first with the trial after it thrown away
     assert ''.join('K' if d['kept'] else 'F' for d in log).startswith('FKK')
+
+
+def test_control_bursts_at_once_as_one_at_a_time():
+    "Bursts with other batch seeds (the noise a decision is made against) in Ray workers: what they give one by one."
+    run = make_run(settings())
+    train_scheduled(run, 100, progress=False)
+    start = snapshot(run)
+    one = reseeded_bursts(run, start, 3, tag=-1)
+    run.settings = replace(run.settings, parallel_trials=2)
+    try: two = reseeded_bursts(run, start, 3, tag=-1)
+    finally: ray.shutdown()
+    assert one[0]['psnr'] != one[1]['psnr']                 # other batch seeds: other patches, other bursts
+    assert [b['psnr'] for b in two] == pytest.approx([b['psnr'] for b in one], rel=0, abs=1e-6)
 
 
 def _teacher() -> MaskedFCN:
