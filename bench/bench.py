@@ -6,6 +6,7 @@
     python bench/bench.py --e2e      # adds the end-to-end papermill runs of nbs/minimize.ipynb (long)
     python bench/bench.py --oracle   # adds the oracle's Ray trials: 2 at a time vs 1, early stopping vs none (minutes)
     python bench/bench.py --parallel # adds minimize, 2 trials at a time vs 1 (--preset smoke: a minute; default: long)
+    python bench/bench.py --parallel --only 7 --start runs/trust/sobel-default-init-0/start.pt   # from a saved start
     python bench/bench.py --device cuda
 
 Timings of the things compared are interleaved round by round and the fastest round of each counts, so a machine that
@@ -363,16 +364,20 @@ def same_decisions(a: list, b: list) -> bool:
                                     np.isclose(x['after'], y['after'], rtol=0, atol=1e-6, equal_nan=True)
                                     for x, y in zip(a, b))
 
-def bench_parallel(preset: str, device) -> list[Row]:
-    "Figure 7: minimize sobel (seed 0) from one trained start with 2 trials at a time vs one at a time."
+def bench_parallel(preset: str, device, checkpoint: str | None = None) -> list[Row]:
+    "Figure 7: minimize sobel (seed 0) from one trained start (fitted here, or `checkpoint`), 2 trials at a time vs 1."
     from dataclasses import replace
     from selfscale.minimize import minimize
-    from selfscale.rundir import read_log
+    from selfscale.rundir import read_log, load_checkpoint
     from selfscale.sweep import start_ray
     from selfscale.train import fit, snapshot, restore
-    s = load_settings(TASK, preset=preset, device=str(device), seed=0)
-    trained = make_run(s)
-    fit(trained, progress=False)
+    if checkpoint:
+        trained = load_checkpoint(checkpoint, device=str(device))
+        s, preset = trained.settings, Path(checkpoint).parent.name
+    else:
+        s = load_settings(TASK, preset=preset, device=str(device), seed=0)
+        trained = make_run(s)
+        fit(trained, progress=False)
     start, got = snapshot(trained), {}
     start_ray(workers=2)                   # before the clocks start
     with tempfile.TemporaryDirectory() as tmp:
@@ -408,6 +413,7 @@ def main(argv=None):
                    help="torch's intra-op threads (default: torch's own); 1 steadies the ratios on a shared machine")
     p.add_argument('--parallel', action='store_true', help='also minimize with 2 trials at a time vs 1 (figure 7)')
     p.add_argument('--preset', default='default', help="figure 7's preset (default: ~20+ min a run; smoke: ~1 min)")
+    p.add_argument('--start', help="figure 7 from this trained start (a run folder's start.pt) instead of a fit")
     p.add_argument('--only', default='1,2,3,4,5,6,7', help='comma-separated figures to run, e.g. 1,3')
     p.add_argument('--json', help='also write the rows as JSON to this file')
     p.add_argument('--worker', nargs=4, help=argparse.SUPPRESS)
@@ -424,7 +430,7 @@ def main(argv=None):
              ('4', lambda: bench_e2e(device, a.quick, a.e2e_timeout) if a.e2e else []),
              ('5', lambda: bench_data(device, a.quick, ds)),
              ('6', lambda: bench_oracle(a.quick) if a.oracle else []),
-             ('7', lambda: bench_parallel(a.preset, device) if a.parallel else [])]
+             ('7', lambda: bench_parallel(a.preset, device, a.start) if a.parallel else [])]
     for fig, fn in steps:
         if fig not in only: continue
         t = time.time()

@@ -73,13 +73,12 @@ def _reseeded(settings: Settings, data: Dataset | None, threads: int, start: dic
 def reseeded_bursts(run: Run, start: dict, n: int, tag: int, rounds: int = 1) -> list:
     "Bursts from snapshot `start` with batch seeds (`seed`, `tag`, k) for k = 1…n-1, at once with `parallel_trials`."
     seeds = [hash((run.settings.seed, tag, k)) & (2 ** 62 - 1) for k in range(1, n)]
-    threads = torch.get_num_threads()
     if run.settings.parallel_trials > 1 and len(seeds) > 1:
         import ray
-        task, data = in_workers(run, _reseeded, len(seeds))
+        task, data, threads = in_workers(run, _reseeded, len(seeds))
         state = ray.put(start)
         return ray.get([task.remote(run.settings, data, threads, state, seed, rounds) for seed in seeds])
-    return [_reseeded(run.settings, run.data, threads, start, seed, rounds) for seed in seeds]
+    return [_reseeded(run.settings, run.data, torch.get_num_threads(), start, seed, rounds) for seed in seeds]
 
 # %% ../nbs/08_decide.ipynb #7c7aa46b
 @dataclass
@@ -244,18 +243,19 @@ def _trial(settings: Settings, data: Dataset | None, threads: int, accepted: dic
     return entry, snapshot(run) if entry['kept'] else None
 
 def in_workers(run: Run, fn, k: int) -> tuple:
-    "`fn` as a Ray task of one CPU (on CUDA a 1/`k` GPU share), and the run's data as the workers get it."
+    "`fn` as a Ray task of one CPU (on CUDA a 1/`k` GPU share), the run's data as workers get it, each one's threads."
     import ray
     from selfscale.sweep import start_ray          # sweep imports this module: imported when first needed
     start_ray(workers=run.settings.parallel_trials)
     task = ray.remote(fn).options(num_cpus=1, num_gpus=1 / k if run.device.type == 'cuda' else 0)
-    return task, None if run.data.on_disk else ray.put(run.data)  # a memory-mapped set is read from its cache there
+    data = None if run.data.on_disk else ray.put(run.data)        # a memory-mapped set is read from its cache there
+    return task, data, max(1, torch.get_num_threads() // min(k, run.settings.parallel_trials))   # the cores, shared
 
 def _trials_at_once(run: Run, accepted: dict, trials: list) -> Iterator[tuple]:
     "The `trials` ((change, search) pairs) as Ray tasks: (entry, snapshot if kept) in order, up to the first kept."
     import ray
-    task, data = in_workers(run, _trial, len(trials))
-    start, threads = ray.put(accepted), torch.get_num_threads()
+    task, data, threads = in_workers(run, _trial, len(trials))
+    start = ray.put(accepted)
     pending = [task.remote(run.settings, data, threads, start, s, change) for change, s in trials]
     while pending:
         entry, state = ray.get(pending.pop(0))

@@ -45,14 +45,14 @@ def _scratch_test(settings: Settings, data: Dataset | None, threads: int) -> flo
 
 def verify(run: Run, search: Search) -> dict:
     "Train the final structure from scratch with `verify` other seeds, as the full net was: test metric per seed."
-    s, widths, t0, threads = run.settings, run.model.structure(), time.time(), torch.get_num_threads()
+    s, widths, t0 = run.settings, run.model.structure(), time.time()
     seeds = [s.seed + 1 + k for k in range(s.verify)]
     todo = [replace(s, widths=tuple(widths), seed=seed) for seed in seeds]
     if s.parallel_trials > 1 and len(todo) > 1:      # the seeds at once, in Ray workers, as parallel trials are run
         import ray
-        task, data = in_workers(run, _scratch_test, len(todo))
+        task, data, threads = in_workers(run, _scratch_test, len(todo))
         values = ray.get([task.remote(t, data, threads) for t in todo])
-    else: values = [_scratch_test(t, run.data, threads) for t in todo]
+    else: values = [_scratch_test(t, run.data, torch.get_num_threads()) for t in todo]
     full = search.reference_test[s.metric]
     return dict(structure=widths, seeds=seeds, metrics_test=values, mean=statistics.fmean(values),
                 spread=max(values) - min(values), full_test=full,

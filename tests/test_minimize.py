@@ -16,8 +16,8 @@ from tests.common import SMOKE
 
 
 def settings(parallel_trials: int = 1):
-    "What the runs of this file share: sobel, seed 0, a [3, 3] start, two verification seeds."
-    return load_settings('sobel', **SMOKE, widths=(3, 3), parallel_trials=parallel_trials, verify=2)
+    "What the runs of this file share: sobel, seed 1 (its log, FKKFFFF, takes both paths of a pair), a [3, 3] start."
+    return load_settings('sobel', **{**SMOKE, 'seed': 1}, widths=(3, 3), parallel_trials=parallel_trials, verify=2)
 
 
 def untimed(d: dict) -> dict: return {k: v for k, v in d.items() if k != 'seconds'}
